@@ -1,0 +1,245 @@
+"""Django settings for F_BRAIN, read only from the environment (see .env.example)."""
+
+import zoneinfo
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+from server_config.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    env_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# Debug mode is the only place a built-in key is acceptable: sessions signed with it are worthless.
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", required=not DEBUG, default="insecure-key-for-debug-only")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+if TIME_ZONE not in zoneinfo.available_timezones():
+    raise ImproperlyConfigured(f"TIME_ZONE={TIME_ZONE!r} is not an IANA time zone name such as Europe/Paris.")
+USE_TZ = True
+USE_I18N = False
+LANGUAGE_CODE = "en-us"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_results",
+    "django_celery_beat",
+    "weather",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "server_config.urls"
+WSGI_APPLICATION = "server_config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if env_bool("USE_POSTGRES", False):
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": env_str("POSTGRES_DB", required=True),
+            "USER": env_str("POSTGRES_USER", required=True),
+            "PASSWORD": env_secret("POSTGRES_PASSWORD", required=False),
+            "HOST": env_str("POSTGRES_HOST", "localhost"),
+            "PORT": env_int("POSTGRES_PORT", 5432, minimum=1, maximum=65535),
+            # Reused connections save a round trip per request and per task; the health check
+            # drops a connection the server closed (a database restart) instead of failing on it.
+            "CONN_MAX_AGE": env_int("POSTGRES_CONN_MAX_AGE", 60, minimum=0),
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {"connect_timeout": env_int("POSTGRES_CONNECT_TIMEOUT", 5, minimum=1)},
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("DJANGO_SQLITE_PATH", str(VAR_DIR / "db.sqlite3")),
+            # web, worker, beat and Flower share the file: WAL lets readers run beside one writer,
+            # IMMEDIATE transactions queue writers instead of failing with "database is locked".
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+
+# Request bodies of the API are small JSON documents; anything bigger is a mistake or an attack.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 1_048_576, minimum=1024)
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # The API is anonymous JSON; session auth would demand CSRF tokens from API clients.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "weather.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "F_BRAIN weather pipeline API",
+    "DESCRIPTION": "Cities, their weather observations, and the Celery pipeline that fetches them.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "[%(asctime)s: %(levelname)s/%(name)s] %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- Celery -------------------------------------------------------------------------------------
+# Without a broker URL, debug mode runs on kombu's filesystem transport so that `make dev` needs
+# no server; outside debug mode a missing broker is a configuration error.
+_BROKER_SCHEMES = ("amqp", "amqps", "pyamqp", "filesystem")
+if env_str("CELERY_BROKER_URL", ""):
+    CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", schemes=_BROKER_SCHEMES)
+elif env_str("RABBITMQ_URL", ""):
+    CELERY_BROKER_URL = env_url("RABBITMQ_URL", schemes=_BROKER_SCHEMES)
+elif DEBUG:
+    CELERY_BROKER_URL = "filesystem://"
+else:
+    raise ImproperlyConfigured("CELERY_BROKER_URL (or RABBITMQ_URL) must be set unless DJANGO_DEBUG=true.")
+if urlsplit(CELERY_BROKER_URL).scheme == "filesystem":
+    _broker_dir = Path(env_str("CELERY_BROKER_FILESYSTEM_DIR", str(VAR_DIR / "broker")))
+    for _sub in ("queue", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+else:
+    # Each publish waits for the broker's ack: a message the broker refuses raises instead of
+    # vanishing.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 4.0, minimum=0.1)
+
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_RESULT_EXPIRES = timedelta(days=env_int("CELERY_RESULT_EXPIRES_DAYS", 7, minimum=1))
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 10
+
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_ENABLE_UTC = True
+
+# At-least-once delivery: a message is acknowledged only after its task ran, and a task whose
+# worker process died is handed back to the broker. Prefetch 1 keeps unstarted work in the queue,
+# where another worker can take it.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1, minimum=1)
+# After a lost broker connection the unacked messages are redelivered anyway; cancelling the
+# running copies keeps the same task from running twice at once.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=2)
+if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be greater than CELERY_TASK_SOFT_TIME_LIMIT.")
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+CELERY_TASK_TRACK_STARTED = True
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 0, minimum=0) or None
+
+CELERY_BEAT_SCHEDULER = "server_config.beat:LivenessDatabaseScheduler"
+BEAT_LIVENESS_FILE = env_str("BEAT_LIVENESS_FILE", "/tmp/celerybeat-alive")  # noqa: S108
+# The one place periodic tasks are declared; beat's DatabaseScheduler copies them into the
+# database, where the admin can change them without restarting beat. `expires` stops runs missed
+# during an outage from piling up when the workers come back.
+CELERY_BEAT_SCHEDULE = {
+    "update-all-weather-data": {
+        "task": "weather.tasks.update_all_weather_data",
+        "schedule": crontab(minute="0", hour="*/3"),
+        "options": {"expires": 3 * 3600 - 300},
+    },
+    "cleanup-old-weather-data": {
+        "task": "weather.tasks.cleanup_old_weather_data",
+        "schedule": crontab(minute="0", hour="1"),
+        "options": {"expires": 23 * 3600},
+    },
+}
+
+# --- Weather pipeline ---------------------------------------------------------------------------
+WEATHER_API_URL = env_url("WEATHER_API_URL", "https://api.open-meteo.com/v1/forecast")
+GEOCODING_API_URL = env_url("GEOCODING_API_URL", "https://geocoding-api.open-meteo.com/v1/search")
+WEATHER_API_KEY = env_secret("WEATHER_API_KEY", required=False)
+WEATHER_API_TIMEOUT = env_float("WEATHER_API_TIMEOUT", 10.0, minimum=0.1, maximum=300)
+# Open-Meteo takes up to 1,000 locations per request; 100 keeps one answer small and spreads a
+# full refresh over all workers.
+WEATHER_BATCH_SIZE = env_int("WEATHER_BATCH_SIZE", 100, minimum=1, maximum=1000)
+WEATHER_RETENTION_DAYS = env_int("WEATHER_RETENTION_DAYS", 30, minimum=1)
+WEATHER_RETRY_BACKOFF_SECONDS = env_float("WEATHER_RETRY_BACKOFF_SECONDS", 2.0, minimum=0.0)
+WEATHER_RETRY_BACKOFF_MAX_SECONDS = env_float("WEATHER_RETRY_BACKOFF_MAX_SECONDS", 300.0, minimum=0.0)
+ETL_IMPORT_DIR = Path(env_str("ETL_IMPORT_DIR", str(VAR_DIR / "imports")))

@@ -1,0 +1,38 @@
+"""One place where errors become HTTP answers: `{"message": ..., "extra": {...}}`, never a traceback."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from weather.errors import ApplicationError, ConflictError, InvalidInputError, NotFoundError, UnavailableError
+
+_STATUS = {
+    NotFoundError: status.HTTP_404_NOT_FOUND,
+    ConflictError: status.HTTP_409_CONFLICT,
+    InvalidInputError: status.HTTP_400_BAD_REQUEST,
+    UnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        code = next(
+            (code for cls, code in _STATUS.items() if isinstance(exc, cls)), status.HTTP_400_BAD_REQUEST
+        )
+        headers = {"Retry-After": "5"} if code == status.HTTP_503_SERVICE_UNAVAILABLE else None
+        return Response({"message": exc.message, "extra": exc.extra}, status=code, headers=headers)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: Django logs it and answers 500
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {"message": "The request has invalid fields.", "extra": {"fields": response.data}}
+    else:
+        response.data = {"message": str(exc.detail), "extra": {}}
+    return response

@@ -1,0 +1,125 @@
+from rest_framework import serializers
+
+from weather.models import City, PipelineRun, WeatherData
+
+
+class CityInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, min_length=2, trim_whitespace=True)
+    country = serializers.RegexField(
+        r"^[A-Za-z]{2}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid": "Use a two-letter ISO 3166 country code, such as FR."},
+    )
+    latitude = serializers.FloatField(required=False, min_value=-90, max_value=90)
+    longitude = serializers.FloatField(required=False, min_value=-180, max_value=180)
+    timezone = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+
+    def validate(self, attrs):
+        if ("latitude" in attrs) != ("longitude" in attrs):
+            raise serializers.ValidationError(
+                "Give both latitude and longitude, or neither to geocode the name."
+            )
+        return attrs
+
+
+class CitySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = City
+        fields = ["id", "name", "country", "latitude", "longitude", "timezone", "active", "created_at"]
+
+
+class CityWithLatestSerializer(CitySerializer):
+    latest_observed_at = serializers.DateTimeField(allow_null=True, read_only=True)
+    latest_temperature = serializers.FloatField(allow_null=True, read_only=True)
+
+    class Meta(CitySerializer.Meta):
+        fields = [*CitySerializer.Meta.fields, "latest_observed_at", "latest_temperature"]
+
+
+class WeatherDataSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WeatherData
+        fields = [
+            "id",
+            "city",
+            "observed_at",
+            "temperature",
+            "humidity",
+            "pressure",
+            "wind_speed",
+            "wind_direction",
+            "weather_code",
+            "source",
+            "fetched_at",
+        ]
+
+
+class LimitSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=50)
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+
+class RunFilterSerializer(LimitSerializer):
+    kind = serializers.ChoiceField(choices=PipelineRun.Kind.choices, required=False)
+
+
+class PipelineRunSerializer(serializers.ModelSerializer):
+    duration_seconds = serializers.FloatField(allow_null=True, read_only=True)
+
+    class Meta:
+        model = PipelineRun
+        fields = [
+            "id",
+            "kind",
+            "state",
+            "task_id",
+            "source",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "cities_total",
+            "cities_ok",
+            "cities_failed",
+            "rows_total",
+            "rows_invalid",
+            "observations_loaded",
+            "error_summary",
+        ]
+
+
+class PipelineRunDetailSerializer(PipelineRunSerializer):
+    class Meta(PipelineRunSerializer.Meta):
+        fields = [*PipelineRunSerializer.Meta.fields, "errors"]
+
+
+class EtlInputSerializer(serializers.Serializer):
+    source = serializers.CharField(
+        max_length=2000, help_text="An http(s) URL of a CSV file, or a file name inside ETL_IMPORT_DIR."
+    )
+
+
+class TaskEnqueuedSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    status_url = serializers.CharField()
+
+
+class RunEnqueuedSerializer(TaskEnqueuedSerializer):
+    run_id = serializers.IntegerField()
+    run_url = serializers.CharField()
+
+
+class TaskStatusSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    task_name = serializers.CharField(allow_null=True)
+    state = serializers.CharField()
+    result = serializers.JSONField(required=False)
+    error = serializers.CharField(required=False)
+    worker = serializers.CharField(allow_null=True)
+    date_done = serializers.DateTimeField(allow_null=True)
+
+
+class PageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()

@@ -1,0 +1,84 @@
+"""Read-side queries of the weather app; services hold the writes."""
+
+import json
+from collections.abc import Iterator
+
+from celery.states import READY_STATES
+from django.db.models import OuterRef, QuerySet, Subquery
+from django_celery_results.models import TaskResult
+
+from weather.models import City, PipelineRun, WeatherData
+
+
+def city_list(*, active: bool | None = None) -> QuerySet[City]:
+    cities = City.objects.all()
+    if active is not None:
+        cities = cities.filter(active=active)
+    return cities.order_by("name", "country")
+
+
+def city_list_with_latest(*, active: bool | None = None) -> QuerySet[City]:
+    latest = WeatherData.objects.filter(city=OuterRef("pk")).order_by("-observed_at")
+    return city_list(active=active).annotate(
+        latest_observed_at=Subquery(latest.values("observed_at")[:1]),
+        latest_temperature=Subquery(latest.values("temperature")[:1]),
+    )
+
+
+def city_weather_list(*, city_id: int, limit: int) -> QuerySet[WeatherData]:
+    return WeatherData.objects.filter(city_id=city_id).order_by("-observed_at")[:limit]
+
+
+def run_list(*, kind: str | None = None) -> QuerySet[PipelineRun]:
+    runs = PipelineRun.objects.all()
+    if kind:
+        runs = runs.filter(kind=kind)
+    return runs.order_by("-created_at", "-id")
+
+
+def city_active_id_batches(*, size: int) -> Iterator[list[int]]:
+    """Ids of active cities, `size` at a time, walking the primary key so each query is an index range."""
+    last_id = 0
+    while True:
+        ids = list(
+            City.objects.filter(active=True, id__gt=last_id)
+            .order_by("id")
+            .values_list("id", flat=True)[:size]
+        )
+        if not ids:
+            return
+        yield ids
+        last_id = ids[-1]
+
+
+def task_status(*, task_id: str) -> dict | None:
+    """A task's state from the result table, its failure as one readable line; None when unknown."""
+    row = TaskResult.objects.filter(task_id=task_id).first()
+    if row is None:
+        return None
+    status = {
+        "task_id": row.task_id,
+        "task_name": row.task_name,
+        "state": row.status,
+        "worker": row.worker,
+        "date_done": row.date_done if row.status in READY_STATES else None,
+    }
+    try:
+        payload = json.loads(row.result) if row.result else None
+    except ValueError:
+        payload = row.result
+    if row.status == "SUCCESS":
+        status["result"] = payload
+    elif row.status in ("FAILURE", "RETRY", "REVOKED") and payload is not None:
+        # The traceback stays in the database and the admin; callers get the cause only.
+        status["error"] = _exception_line(payload)
+    return status
+
+
+def _exception_line(payload) -> str:
+    if isinstance(payload, dict) and "exc_type" in payload:
+        message = payload.get("exc_message")
+        if isinstance(message, list | tuple):
+            message = " ".join(str(part) for part in message)
+        return f"{payload['exc_type']}: {message}"
+    return str(payload)

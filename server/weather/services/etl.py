@@ -1,0 +1,369 @@
+"""Import cities, and optionally observations, from a CSV file or URL.
+
+Extract streams the input into `EtlRow`s, transform validates each row and records what is wrong
+with it by line number, load upserts the valid rows. Each step works in batches and hands the
+next one only the run id, so memory and messages stay small whatever the input's size.
+"""
+
+import csv
+import io
+import math
+import uuid
+import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+import requests
+from celery import chain
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from weather.errors import InvalidInputError
+from weather.models import City, EtlRow, PipelineRun, WeatherData
+from weather.services.enqueue import task_enqueue_on_commit
+from weather.services.observations import observations_upsert
+from weather.services.runs import ERRORS_KEPT, run_fail
+
+# Rows per INSERT/UPDATE: large enough to amortise round trips, small enough for bounded memory.
+ETL_BATCH_SIZE = 2000
+REQUIRED_COLUMNS = ("name", "latitude", "longitude")
+OPTIONAL_COLUMNS = (
+    "country",
+    "timezone",
+    "observed_at",
+    *(
+        "temperature",
+        "humidity",
+        "pressure",
+        "wind_speed",
+        "wind_direction",
+        "weather_code",
+    ),
+)
+# Plausible ranges, to catch unit mix-ups (Fahrenheit, Pa) and typos rather than to judge weather.
+MEASUREMENT_RANGES = {
+    "temperature": (-100.0, 70.0),
+    "humidity": (0.0, 100.0),
+    "pressure": (300.0, 1100.0),
+    "wind_speed": (0.0, 500.0),
+    "wind_direction": (0.0, 360.0),
+    "weather_code": (0, 99),
+}
+_TIME_ZONES = zoneinfo.available_timezones()
+
+
+class EtlSourceError(Exception):
+    """The input as a whole cannot be read (unreachable, not CSV, required columns missing)."""
+
+
+class RowError(ValueError):
+    pass
+
+
+def etl_run_enqueue(*, source: str) -> tuple[PipelineRun, str]:
+    """Record an ETL run and queue its chain once committed; returns the run and the final task's id."""
+    from weather import tasks
+
+    source = etl_source_check(source)
+    task_id = str(uuid.uuid4())
+    with transaction.atomic():
+        run = PipelineRun.objects.create(kind=PipelineRun.Kind.ETL, source=source)
+        workflow = chain(
+            tasks.extract_data.s(source, run_id=run.id), tasks.transform_data.s(), tasks.load_data.s()
+        ).on_error(tasks.pipeline_run_failed.s(run_id=run.id))
+        # The chain's id is its last task's: SUCCESS there means the whole import is done.
+        task_enqueue_on_commit(
+            workflow, task_id=task_id, on_broker_error=lambda reason: run_fail(run_id=run.id, reason=reason)
+        )
+    return run, task_id
+
+
+def etl_source_check(source: str) -> str:
+    """An http(s) URL, or a file name inside ETL_IMPORT_DIR; anything else is refused."""
+    source = source.strip()
+    parts = urlsplit(source)
+    if parts.scheme in ("http", "https"):
+        if not parts.netloc:
+            raise InvalidInputError(f"{source!r} is not a valid URL.")
+        return source
+    if parts.scheme:
+        raise InvalidInputError(f"Only http and https URLs or file names are accepted, not {parts.scheme!r}.")
+    root = Path(settings.ETL_IMPORT_DIR).resolve()
+    path = (root / source).resolve()
+    if not path.is_relative_to(root):
+        raise InvalidInputError(f"{source!r} is outside the import folder.")
+    if not path.is_file():
+        raise InvalidInputError(f"No file named {source!r} in the import folder.")
+    return str(path)
+
+
+# --- extract ------------------------------------------------------------------------------------
+
+
+def etl_extract(*, run_id: int, source: str) -> int:
+    """Stream the source's rows into the staging table; returns how many rows were read."""
+    # A redelivered extract starts over rather than staging the rows twice.
+    EtlRow.objects.filter(run_id=run_id).delete()
+    total = 0
+    batch: list[EtlRow] = []
+    with _open_source(source) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        for line, raw, error in _read_csv(text):
+            batch.append(EtlRow(run_id=run_id, line=line, raw=raw, error=error, readable=not error))
+            total += 1
+            if len(batch) >= ETL_BATCH_SIZE:
+                EtlRow.objects.bulk_create(batch)
+                batch = []
+    EtlRow.objects.bulk_create(batch)
+    PipelineRun.objects.filter(pk=run_id).update(rows_total=total)
+    return total
+
+
+@contextmanager
+def _open_source(source: str) -> Iterator[BinaryIO]:
+    if urlsplit(source).scheme in ("http", "https"):
+        try:
+            response = requests.get(source, stream=True, timeout=(5, settings.WEATHER_API_TIMEOUT))
+        except requests.RequestException as exc:
+            raise EtlSourceError(f"cannot download {source}: {exc}") from exc
+        with response:
+            if response.status_code != 200:
+                raise EtlSourceError(f"downloading {source} answered HTTP {response.status_code}")
+            response.raw.decode_content = True
+            yield response.raw
+        return
+    try:
+        fh = open(source, "rb")  # noqa: SIM115 - closed below, after the caller's block
+    except OSError as exc:
+        raise EtlSourceError(f"cannot open {source}: {exc.strerror}") from exc
+    with fh:
+        yield fh
+
+
+def _read_csv(text: io.TextIOBase) -> Iterator[tuple[int, dict, str]]:
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise EtlSourceError("the input is empty: expected a CSV header line") from None
+    except csv.Error as exc:
+        raise EtlSourceError(f"the header line is not CSV: {exc}") from exc
+    columns = [column.strip().lower() for column in header]
+    missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    if missing:
+        found = ", ".join(columns) or "nothing"
+        raise EtlSourceError(f"missing required column(s) {', '.join(missing)}; the header has: {found}")
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, {}, f"not valid CSV: {exc}"
+            continue
+        if not any(field.strip() for field in record):
+            continue  # blank lines are not rows
+        yield reader.line_num, *_stage(columns, record)
+
+
+def _stage(columns: list[str], record: list[str]) -> tuple[dict, str]:
+    error = ""
+    if len(record) != len(columns):
+        error = f"has {len(record)} fields, the header has {len(columns)}"
+    raw = dict(zip(columns, record, strict=False))
+    if any(_undecodable(value) for value in raw.values()):
+        error = "is not valid UTF-8"
+        raw = {k: v.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for k, v in raw.items()}
+    if any("\x00" in value for value in raw.values()):
+        error = "contains a NUL byte"
+        raw = {k: v.replace("\x00", "") for k, v in raw.items()}
+    return raw, error
+
+
+def _undecodable(value: str) -> bool:
+    # surrogateescape maps each byte that is not UTF-8 to a lone surrogate.
+    return any("\udc80" <= char <= "\udcff" for char in value)
+
+
+# --- transform ----------------------------------------------------------------------------------
+
+
+def etl_transform(*, run_id: int) -> tuple[int, int]:
+    """Validate and normalise every staged row; returns (valid, invalid) counts."""
+    seen: dict[tuple, int] = {}
+    valid = invalid = 0
+    for rows in _staged_batches(run_id):
+        for row in rows:
+            if not row.readable:
+                invalid += 1
+                continue
+            try:
+                row.clean = clean_row(row.raw)
+                row.error = ""
+            except RowError as exc:
+                row.clean, row.error = None, str(exc)
+                invalid += 1
+                continue
+            key = (row.clean["name"].casefold(), row.clean["country"], row.clean.get("observed_at"))
+            if key in seen:
+                row.clean, row.error = None, f"duplicate of line {seen[key]}"
+                invalid += 1
+                continue
+            seen[key] = row.line
+            valid += 1
+        EtlRow.objects.bulk_update(rows, ["clean", "error"])
+    return valid, invalid
+
+
+def clean_row(raw: dict) -> dict:
+    name = (raw.get("name") or "").strip()
+    if not name:
+        raise RowError("name is empty")
+    if len(name) > 200:
+        raise RowError("name is longer than 200 characters")
+    country = (raw.get("country") or "").strip().upper()
+    if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
+        raise RowError(f"country {country!r} is not a two-letter ISO 3166 code")
+    tz = (raw.get("timezone") or "").strip()
+    if tz and tz not in _TIME_ZONES:
+        raise RowError(f"timezone {tz!r} is not an IANA time zone name")
+    clean = {
+        "name": name,
+        "country": country,
+        "latitude": _number(raw, "latitude", -90.0, 90.0, required=True),
+        "longitude": _number(raw, "longitude", -180.0, 180.0, required=True),
+        "timezone": tz,
+    }
+    observed_at = (raw.get("observed_at") or "").strip()
+    measurements = {field: _number(raw, field, *bounds) for field, bounds in MEASUREMENT_RANGES.items()}
+    if observed_at:
+        clean["observed_at"] = _timestamp(observed_at).isoformat()
+        if measurements["weather_code"] is not None:
+            measurements["weather_code"] = int(measurements["weather_code"])
+        clean.update(measurements)
+    elif any(value is not None for value in measurements.values()):
+        raise RowError("has measurements but no observed_at")
+    return clean
+
+
+def _number(raw: dict, field: str, low: float, high: float, *, required: bool = False) -> float | None:
+    value = (raw.get(field) or "").strip()
+    if not value:
+        if required:
+            raise RowError(f"{field} is empty")
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise RowError(f"{field} {value!r} is not a number") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise RowError(f"{field} {value} is outside {low:g}..{high:g}")
+    return number
+
+
+def _timestamp(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise RowError(f"observed_at {value!r} is not an ISO 8601 date and time") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def _staged_batches(run_id: int, **filters) -> Iterator[list[EtlRow]]:
+    """The run's staged rows in line order, one batch at a time (keyset pagination: no OFFSET scans)."""
+    last_line = 0
+    while True:
+        rows = list(
+            EtlRow.objects.filter(run_id=run_id, line__gt=last_line, **filters).order_by("line")[
+                :ETL_BATCH_SIZE
+            ]
+        )
+        if not rows:
+            return
+        yield rows
+        last_line = rows[-1].line
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+
+def etl_load(*, run_id: int) -> PipelineRun:
+    """Upsert the valid rows, close the run with its counts and bad lines, and drop the staged rows."""
+    cities: set[tuple[str, str]] = set()
+    observations = 0
+    for rows in _staged_batches(run_id, clean__isnull=False):
+        cleans = [row.clean for row in rows]
+        city_ids = _cities_upsert(cleans)
+        cities.update(city_ids)
+        observations += _observations_upsert(cleans, city_ids)
+
+    bad = list(
+        EtlRow.objects.filter(run_id=run_id, clean__isnull=True).order_by("line").values_list("line", "error")
+    )
+    run = PipelineRun.objects.get(pk=run_id)
+    run.rows_invalid = len(bad)
+    run.cities_ok = len(cities)
+    run.observations_loaded = observations
+    run.errors = [{"line": line, "error": error} for line, error in bad[:ERRORS_KEPT]]
+    run.error_summary = (
+        f"{len(bad)} bad rows: "
+        + "; ".join(f"line {line}: {error}" for line, error in bad[:5])
+        + ("; …" if len(bad) > 5 else "")
+        if bad
+        else ""
+    )
+    if not bad:
+        run.state = PipelineRun.State.SUCCESS
+    else:
+        run.state = PipelineRun.State.PARTIAL if run.rows_total > len(bad) else PipelineRun.State.FAILURE
+    run.finished_at = timezone.now()
+    with transaction.atomic():
+        run.save()
+        EtlRow.objects.filter(run_id=run_id).delete()
+    return run
+
+
+def _cities_upsert(cleans: list[dict]) -> dict[tuple[str, str], int]:
+    latest = {(c["name"], c["country"]): c for c in cleans}
+    City.objects.bulk_create(
+        [
+            City(name=n, country=cc, latitude=c["latitude"], longitude=c["longitude"], timezone=c["timezone"])
+            for (n, cc), c in latest.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["name", "country"],
+        update_fields=["latitude", "longitude", "timezone"],
+    )
+    names = {name for name, _ in latest}
+    return {
+        (name, country): city_id
+        for city_id, name, country in City.objects.filter(name__in=names).values_list("id", "name", "country")
+        if (name, country) in latest
+    }
+
+
+def _observations_upsert(cleans: list[dict], city_ids: dict[tuple[str, str], int]) -> int:
+    now = timezone.now()
+    rows = [
+        WeatherData(
+            city_id=city_ids[(c["name"], c["country"])],
+            observed_at=datetime.fromisoformat(c["observed_at"]),
+            temperature=c["temperature"],
+            humidity=c["humidity"],
+            pressure=c["pressure"],
+            wind_speed=c["wind_speed"],
+            wind_direction=c["wind_direction"],
+            weather_code=c["weather_code"],
+            source="csv-import",
+            fetched_at=now,
+        )
+        for c in cleans
+        if "observed_at" in c
+    ]
+    observations_upsert(rows)
+    return len(rows)

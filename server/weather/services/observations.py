@@ -1,0 +1,103 @@
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
+
+from weather.models import City, WeatherData
+from weather.openmeteo import CurrentConditions, LocationFailure, get_client
+
+OBSERVATION_FIELDS = ("temperature", "humidity", "pressure", "wind_speed", "wind_direction", "weather_code")
+# Deleting in slices keeps each statement's locks and WAL short on a large table.
+CLEANUP_BATCH_SIZE = 10_000
+
+
+@dataclass
+class FetchOutcome:
+    ok: dict[int, str] = field(default_factory=dict)  # city id -> observation time
+    failed: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def all_failed(cls, city_ids: Sequence[int], reason: str) -> "FetchOutcome":
+        return cls(failed={city_id: reason for city_id in city_ids})
+
+    def as_result(self) -> dict:
+        # JSON object keys are strings; the ids stay readable in Flower and the results table.
+        return {"ok": len(self.ok), "failed": {str(k): v for k, v in self.failed.items()}}
+
+
+def weather_fetch_for_cities(*, city_ids: Sequence[int]) -> FetchOutcome:
+    """Fetch current conditions for these cities in one API request and upsert them in one statement.
+
+    Raises TransientAPIError or PermanentAPIError when the whole request fails; a location the
+    answer lacks is reported in `failed` with its reason while the others are stored.
+    """
+    cities = {
+        city.id: city for city in City.objects.filter(id__in=city_ids).only("id", "latitude", "longitude")
+    }
+    outcome = FetchOutcome()
+    for city_id in city_ids:
+        if city_id not in cities:
+            outcome.failed[city_id] = f"City {city_id} does not exist."
+    found = [cities[city_id] for city_id in dict.fromkeys(city_ids) if city_id in cities]
+    if not found:
+        return outcome
+
+    answers = get_client().fetch_current([(city.latitude, city.longitude) for city in found])
+    fetched_at = timezone.now()
+    rows = []
+    for city, answer in zip(found, answers, strict=True):
+        if isinstance(answer, LocationFailure):
+            outcome.failed[city.id] = answer.reason
+        else:
+            rows.append(_observation(city.id, answer, fetched_at))
+            outcome.ok[city.id] = answer.observed_at.isoformat()
+    observations_upsert(rows)
+    return outcome
+
+
+def _observation(city_id: int, current: CurrentConditions, fetched_at) -> WeatherData:
+    return WeatherData(
+        city_id=city_id,
+        observed_at=current.observed_at,
+        temperature=current.temperature,
+        humidity=current.humidity,
+        pressure=current.pressure,
+        wind_speed=current.wind_speed,
+        wind_direction=current.wind_direction,
+        weather_code=current.weather_code,
+        source="open-meteo",
+        fetched_at=fetched_at,
+    )
+
+
+def observations_upsert(rows: Sequence[WeatherData]) -> None:
+    """Insert observations, updating the row already stored for the same city and time.
+
+    This is what makes a repeated or redelivered fetch harmless: it rewrites one row, never adds one.
+    """
+    if not rows:
+        return
+    # One statement may not touch the same row twice; the last reading of a pair wins.
+    unique = list({(row.city_id, row.observed_at): row for row in rows}.values())
+    WeatherData.objects.bulk_create(
+        unique,
+        update_conflicts=True,
+        unique_fields=["city", "observed_at"],
+        update_fields=[*OBSERVATION_FIELDS, "source", "fetched_at"],
+        batch_size=1000,
+    )
+
+
+def observations_delete_older_than(*, days: int) -> int:
+    cutoff = timezone.now() - timedelta(days=days)
+    deleted = 0
+    while True:
+        ids = list(
+            WeatherData.objects.filter(observed_at__lt=cutoff).values_list("id", flat=True)[
+                :CLEANUP_BATCH_SIZE
+            ]
+        )
+        if not ids:
+            return deleted
+        deleted += WeatherData.objects.filter(id__in=ids).delete()[0]
