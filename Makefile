@@ -26,10 +26,10 @@ venv: $(BIN)/.installed ## Create .venv with the pinned dependencies
 .PHONY: dev
 dev: venv ## Run web, worker, beat and Flower natively on SQLite and a filesystem broker
 	@mkdir -p server/var
-	cd server && set -a && source ../dev.env && set +a && \
-		../$(BIN)/python manage.py migrate --noinput && \
-		../$(BIN)/python manage.py seed_cities && \
-		exec ../$(BIN)/honcho --procfile ../Procfile --app-root . start
+	export PATH="$(abspath $(BIN)):$$PATH" && cd server && set -a && source ../dev.env && set +a && \
+		python manage.py migrate --noinput && \
+		python manage.py seed_cities && \
+		exec honcho --procfile ../Procfile --app-root . start
 
 .PHONY: lint
 lint: venv ## Lint with ruff
@@ -46,7 +46,7 @@ test: lint test-fast test-stack ## Run every tier: lint, the fast tier, the Comp
 
 .PHONY: test-fast
 test-fast: venv ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
-	$(BIN)/pytest tests/fast
+	$(BIN)/pytest --ds=tests.fast.settings tests/fast
 
 .PHONY: lock
 lock: ## Re-resolve server/requirements.txt from server/requirements.in

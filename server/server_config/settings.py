@@ -160,7 +160,7 @@ if env_str("CELERY_BROKER_URL", ""):
 elif env_str("RABBITMQ_URL", ""):
     CELERY_BROKER_URL = env_url("RABBITMQ_URL", schemes=_BROKER_SCHEMES)
 elif DEBUG:
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost/"
 else:
     raise ImproperlyConfigured("CELERY_BROKER_URL (or RABBITMQ_URL) must be set unless DJANGO_DEBUG=true.")
 if urlsplit(CELERY_BROKER_URL).scheme == "filesystem":

@@ -124,9 +124,9 @@ class OpenMeteoClient:
         try:
             response = self.session.get(url, params=params, timeout=self.timeout)
         except requests.Timeout as exc:
-            raise TransientAPIError(f"Open-Meteo timed out: {exc}") from exc
+            raise TransientAPIError(f"Open-Meteo did not answer within {self.timeout[1]:g} s") from exc
         except requests.ConnectionError as exc:
-            raise TransientAPIError(f"Open-Meteo unreachable: {exc}") from exc
+            raise TransientAPIError(f"Open-Meteo unreachable: {_root_cause(exc)}") from exc
         except requests.RequestException as exc:
             raise PermanentAPIError(f"request to Open-Meteo failed: {exc}") from exc
 
@@ -276,6 +276,13 @@ def _reason(response: requests.Response) -> str:
     if isinstance(body, dict) and "reason" in body:
         return str(body["reason"])[:_REASON_LIMIT]
     return json.dumps(body)[:_REASON_LIMIT]
+
+
+def _root_cause(exc: BaseException) -> str:
+    # requests nests urllib3's errors, whose messages repeat the whole URL; the innermost says why.
+    while exc.__context__ is not None or exc.__cause__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    return f"{type(exc).__name__}: {exc}"[:_REASON_LIMIT]
 
 
 def _coordinate(value: float) -> str:

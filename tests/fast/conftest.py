@@ -1,0 +1,110 @@
+"""Fixtures of the fast tier: a real Celery worker process, real PostgreSQL and RabbitMQ, and a
+local Open-Meteo stand-in. Nothing is eager or mocked but the weather API itself."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django_celery_results.models import TaskResult
+
+from server_config.celery import app
+from tests.openmeteo_stub import OpenMeteoStub
+
+REPO = Path(__file__).resolve().parents[2]
+WORKER_LOG = REPO / "build" / "test-worker.log"
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""):
+    """Poll until `predicate` returns something truthy; the machine is shared, so bounds are generous."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def task_done(task_id: str, *, timeout: float = 30.0) -> TaskResult:
+    """The task's result row once it reached SUCCESS or FAILURE."""
+    return wait_for(
+        lambda: TaskResult.objects.filter(task_id=task_id, status__in=["SUCCESS", "FAILURE"]).first(),
+        timeout=timeout,
+        what=f"task {task_id} to finish",
+    )
+
+
+@pytest.fixture(scope="session")
+def openmeteo_stub():
+    stub = OpenMeteoStub(host="127.0.0.1", port=int(os.environ["FBRAIN_TEST_STUB_PORT"]))
+    stub.start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def stub(openmeteo_stub):
+    openmeteo_stub.reset()
+    yield openmeteo_stub
+    openmeteo_stub.reset()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, openmeteo_stub):
+    """One real worker process for the session, consuming this session's queue on the real broker."""
+    _require_services()
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    hostname = f"fast-tier-{os.getpid()}@localhost"
+    env = {
+        **os.environ,
+        "POSTGRES_DB": settings.DATABASES["default"]["NAME"],  # the test database pytest-django made
+        "DJANGO_SETTINGS_MODULE": "tests.fast.settings",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "server"), str(REPO)]),
+        "DJANGO_LOG_LEVEL": "INFO",
+    }
+    WORKER_LOG.parent.mkdir(exist_ok=True)
+    log = WORKER_LOG.open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "server_config", "worker", "--loglevel=INFO", "--concurrency=2",
+         f"--hostname={hostname}", "-Q", queue, "--without-gossip", "--without-mingle"],
+        cwd=REPO / "server", env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(
+            lambda: worker.poll() is not None or app.control.ping(destination=[hostname], timeout=0.5),
+            timeout=60, what="the worker to answer a ping",
+        )
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with {worker.returncode}; see {WORKER_LOG}")
+        yield hostname
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        log.close()
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(queue)
+
+
+def _require_services() -> None:
+    # CI must never skip these tests: an unreachable server is a failure with a clear message.
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=0)
+    except Exception as exc:
+        pytest.fail(f"RabbitMQ at {settings.CELERY_BROKER_URL} is unreachable: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def worker(celery_worker, transactional_db, stub):
+    """A test that drives the real worker: its rows must be committed for the worker to see them."""
+    return celery_worker

@@ -1,0 +1,47 @@
+"""Settings of the fast tier: the real PostgreSQL and RabbitMQ on this machine.
+
+Only the environment is set here; everything else is the production settings module, read the
+way a deployment reads it. The worker subprocess inherits the same environment.
+"""
+
+import os
+import socket
+import tempfile
+import uuid
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+_stub_port = int(os.environ.setdefault("FBRAIN_TEST_STUB_PORT", str(_free_port())))
+_scratch = os.environ.setdefault("FBRAIN_TEST_SCRATCH", tempfile.mkdtemp(prefix="fbrain-test-"))
+_defaults = {
+    "DJANGO_SECRET_KEY": "fast-tier-test-key-not-secret-0123456789abcdefghijklmnopqrstuvwxyz",
+    "DJANGO_DEBUG": "false",
+    "DJANGO_ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
+    "USE_POSTGRES": "true",
+    "POSTGRES_DB": "fbrain",
+    "POSTGRES_USER": "postgres",
+    "POSTGRES_HOST": "127.0.0.1",
+    "POSTGRES_PORT": "5432",
+    "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+    # A queue of this session's own, so nothing else on the shared broker takes its tasks.
+    "CELERY_TASK_DEFAULT_QUEUE": f"fbrain-test-{uuid.uuid4().hex[:12]}",
+    "WEATHER_API_URL": f"http://127.0.0.1:{_stub_port}/v1/forecast",
+    "GEOCODING_API_URL": f"http://127.0.0.1:{_stub_port}/v1/search",
+    "WEATHER_API_TIMEOUT": "1.5",
+    "WEATHER_RETRY_BACKOFF_SECONDS": "0.2",
+    "WEATHER_RETRY_BACKOFF_MAX_SECONDS": "1",
+    "WEATHER_BATCH_SIZE": "5",
+    "ETL_IMPORT_DIR": os.path.join(_scratch, "imports"),
+    "BEAT_LIVENESS_FILE": os.path.join(_scratch, "beat-alive"),
+    "DJANGO_LOG_LEVEL": "WARNING",
+}
+for _name, _value in _defaults.items():
+    os.environ.setdefault(_name, _value)
+os.makedirs(os.environ["ETL_IMPORT_DIR"], exist_ok=True)
+
+from server_config.settings import *  # noqa: E402, F403
