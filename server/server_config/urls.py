@@ -11,3 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/", include("weather.api.urls")),
 ]
+
+handler400 = "server_config.error_pages.bad_request"
+handler404 = "server_config.error_pages.not_found"
+handler500 = "server_config.error_pages.server_error"

@@ -19,7 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 WORKER_LOG = REPO / "build" / "test-worker.log"
 
 
-def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""):
+def wait_for(
+    predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
+):
     """Poll until `predicate` returns something truthy; the machine is shared, so bounds are generous."""
     deadline = time.monotonic() + timeout
     while True:
@@ -71,14 +73,31 @@ def celery_worker(django_db_setup, django_db_blocker, openmeteo_stub):
     WORKER_LOG.parent.mkdir(exist_ok=True)
     log = WORKER_LOG.open("w")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "server_config", "worker", "--loglevel=INFO", "--concurrency=2",
-         f"--hostname={hostname}", "-Q", queue, "--without-gossip", "--without-mingle"],
-        cwd=REPO / "server", env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "server_config",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=2",
+            f"--hostname={hostname}",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=REPO / "server",
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for(
             lambda: worker.poll() is not None or app.control.ping(destination=[hostname], timeout=0.5),
-            timeout=60, what="the worker to answer a ping",
+            timeout=60,
+            what="the worker to answer a ping",
         )
         if worker.poll() is not None:
             raise RuntimeError(f"the worker exited with {worker.returncode}; see {WORKER_LOG}")

@@ -46,7 +46,9 @@ def test_readyz_is_503_when_the_broker_is_unreachable(api, db, monkeypatch):
 
 
 def test_it_creates_a_city_with_coordinates(api, db):
-    response = post(api, "/api/cities/", {"name": "Lyon", "country": "fr", "latitude": 45.76, "longitude": 4.83})
+    response = post(
+        api, "/api/cities/", {"name": "Lyon", "country": "fr", "latitude": 45.76, "longitude": 4.83}
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["name"], body["country"], body["latitude"]) == ("Lyon", "FR", 45.76)
@@ -164,7 +166,9 @@ def test_a_failed_task_shows_its_cause_without_a_traceback(api, worker, stub):
     task_done(task_id)
     status = api.get(f"/api/tasks/{task_id}/").json()
     assert status["state"] == "FAILURE"
-    assert status["error"].startswith("PermanentAPIError: Open-Meteo refused the request (400): Latitude must")
+    assert status["error"].startswith(
+        "PermanentAPIError: Open-Meteo refused the request (400): Latitude must"
+    )
     assert "Traceback" not in str(status)
 
 
@@ -230,3 +234,9 @@ def test_etl_refuses_bad_sources(api, db, source, reason):
 def test_no_endpoint_answers_a_wrong_method_with_a_500(api, db):
     assert api.delete("/api/cities/").status_code == 405
     assert api.get("/api/pipeline/refresh-all/").status_code == 405
+
+
+def test_an_unknown_api_path_is_a_json_404(api, db):
+    response = api.get("/api/nothing-here/")
+    assert response.status_code == 404
+    assert response.json()["message"] == "No endpoint at /api/nothing-here/."

@@ -91,5 +91,7 @@ def test_undecodable_and_ragged_lines_are_reported_not_fatal(worker):
 
 
 def test_clean_row_normalises_values():
-    row = clean_row({"name": " Oslo ", "country": "no", "latitude": "59.91", "longitude": "10.75", "timezone": ""})
+    row = clean_row(
+        {"name": " Oslo ", "country": "no", "latitude": "59.91", "longitude": "10.75", "timezone": ""}
+    )
     assert row == {"name": "Oslo", "country": "NO", "latitude": 59.91, "longitude": 10.75, "timezone": ""}

@@ -18,11 +18,23 @@ UNITS = {"time": "iso8601", "interval": "seconds", "temperature_2m": "°C"}
 
 def item(temperature, location_id=None, time="2026-11-24T10:15"):
     body = {
-        "latitude": 52.52, "longitude": 13.419998, "generationtime_ms": 0.05, "utc_offset_seconds": 0,
-        "timezone": "GMT", "timezone_abbreviation": "GMT", "elevation": 38.0, "current_units": UNITS,
+        "latitude": 52.52,
+        "longitude": 13.419998,
+        "generationtime_ms": 0.05,
+        "utc_offset_seconds": 0,
+        "timezone": "GMT",
+        "timezone_abbreviation": "GMT",
+        "elevation": 38.0,
+        "current_units": UNITS,
         "current": {
-            "time": time, "interval": 900, "temperature_2m": temperature, "relative_humidity_2m": 81,
-            "surface_pressure": 1012.3, "wind_speed_10m": 11.2, "wind_direction_10m": 250, "weather_code": 3,
+            "time": time,
+            "interval": 900,
+            "temperature_2m": temperature,
+            "relative_humidity_2m": 81,
+            "surface_pressure": 1012.3,
+            "wind_speed_10m": 11.2,
+            "wind_direction_10m": 250,
+            "weather_code": 3,
         },
     }
     if location_id is not None:
@@ -68,15 +80,25 @@ def test_an_object_for_a_batch_is_a_permanent_error():
 
 def test_geocoding_without_results_key_means_no_match():
     assert parse_geocoding({"generationtime_ms": 0.2}) is None
-    body = {"results": [{"name": "Paris", "country_code": "US", "latitude": 33.66, "longitude": -95.55},
-                        {"name": "Paris", "country_code": "FR", "latitude": 48.85, "longitude": 2.35,
-                         "timezone": "Europe/Paris"}]}
+    body = {
+        "results": [
+            {"name": "Paris", "country_code": "US", "latitude": 33.66, "longitude": -95.55},
+            {
+                "name": "Paris",
+                "country_code": "FR",
+                "latitude": 48.85,
+                "longitude": 2.35,
+                "timezone": "Europe/Paris",
+            },
+        ]
+    }
     assert parse_geocoding(body, country="fr").latitude == 48.85
     assert parse_geocoding(body).country == "US"
 
 
-@pytest.mark.parametrize(("header", "seconds"), [("7", 7.0), ("-3", 0.0), ("soon", None), (None, None),
-                                                  ("999999", 3600.0)])
+@pytest.mark.parametrize(
+    ("header", "seconds"), [("7", 7.0), ("-3", 0.0), ("soon", None), (None, None), ("999999", 3600.0)]
+)
 def test_retry_after_is_parsed_and_capped(header, seconds):
     assert parse_retry_after(header) == seconds
 
@@ -107,7 +129,11 @@ def test_it_fetches_many_locations_in_one_request(client, stub):
         ({"status": 503}, TransientAPIError, "server error (503)"),
         ({"status": 429, "retry_after": 30}, TransientAPIError, "rate limit (429)"),
         ({"timeout": True}, TransientAPIError, "did not answer within 1 s"),
-        ({"status": 400, "reason": "Parameter 'current' is invalid"}, PermanentAPIError, "current' is invalid"),
+        (
+            {"status": 400, "reason": "Parameter 'current' is invalid"},
+            PermanentAPIError,
+            "current' is invalid",
+        ),
         ({"malformed": True}, PermanentAPIError, "malformed JSON"),
     ],
 )
@@ -120,7 +146,9 @@ def test_errors_are_typed_transient_or_permanent(client, stub, script, error, te
 
 
 def test_an_unreachable_api_is_transient():
-    client = OpenMeteoClient(forecast_url="http://127.0.0.1:1/v1/forecast", geocoding_url="http://x", timeout=1)
+    client = OpenMeteoClient(
+        forecast_url="http://127.0.0.1:1/v1/forecast", geocoding_url="http://x", timeout=1
+    )
     with pytest.raises(TransientAPIError, match="unreachable"):
         client.fetch_current([(1.0, 1.0)])
 

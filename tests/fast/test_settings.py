@@ -19,12 +19,21 @@ VALID = {
 
 
 def start(**overrides) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "POSTGRES_", "WEATHER"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "CELERY_", "POSTGRES_", "WEATHER"))
+    }
     base = {k: v for k, v in base.items() if k not in ("USE_POSTGRES", "RABBITMQ_URL", "TIME_ZONE")}
     environment = {**base, **VALID, **overrides, "DJANGO_SETTINGS_MODULE": "server_config.settings"}
     environment = {k: v for k, v in environment.items() if v is not None}
     return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=SERVER, env=environment, capture_output=True, text=True, timeout=60
+        [sys.executable, "manage.py", "check"],
+        cwd=SERVER,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -39,15 +48,20 @@ def test_it_starts_with_valid_settings():
         ({"DJANGO_SECRET_KEY": None}, "DJANGO_SECRET_KEY must be set"),
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG='maybe' is not a boolean"),
         ({"USE_POSTGRES": "true", "POSTGRES_DB": None}, "POSTGRES_DB must be set"),
-        ({"USE_POSTGRES": "true", "POSTGRES_DB": "x", "POSTGRES_USER": "x", "POSTGRES_PORT": "54x"},
-         "POSTGRES_PORT='54x' is not an integer"),
+        (
+            {"USE_POSTGRES": "true", "POSTGRES_DB": "x", "POSTGRES_USER": "x", "POSTGRES_PORT": "54x"},
+            "POSTGRES_PORT='54x' is not an integer",
+        ),
         ({"CELERY_BROKER_URL": None}, "CELERY_BROKER_URL (or RABBITMQ_URL) must be set"),
         ({"CELERY_BROKER_URL": "rabbit://host"}, "CELERY_BROKER_URL='rabbit://host' is not a valid URL"),
         ({"WEATHER_API_URL": "ftp://x"}, "WEATHER_API_URL='ftp://x' is not a valid URL"),
         ({"WEATHER_RETENTION_DAYS": "0"}, "WEATHER_RETENTION_DAYS=0 is below the minimum of 1"),
         ({"WEATHER_BATCH_SIZE": "5000"}, "WEATHER_BATCH_SIZE=5000 is above the maximum of 1000"),
         ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE='Mars/Olympus' is not an IANA time zone"),
-        ({"CELERY_TASK_TIME_LIMIT": "10", "CELERY_TASK_SOFT_TIME_LIMIT": "20"}, "CELERY_TASK_TIME_LIMIT must be"),
+        (
+            {"CELERY_TASK_TIME_LIMIT": "10", "CELERY_TASK_SOFT_TIME_LIMIT": "20"},
+            "CELERY_TASK_TIME_LIMIT must be",
+        ),
         ({"DJANGO_ALLOWED_HOSTS": "a,,b"}, "DJANGO_ALLOWED_HOSTS='a,,b' has an empty item"),
     ],
 )

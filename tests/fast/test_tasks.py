@@ -14,7 +14,8 @@ from weather.tasks import cleanup_old_weather_data, fetch_weather_batch, fetch_w
 
 def make_cities(count: int, *, prefix: str = "Town") -> list[City]:
     return City.objects.bulk_create(
-        City(name=f"{prefix} {i}", country="FR", latitude=40 + i * 0.01, longitude=2 + i * 0.01) for i in range(count)
+        City(name=f"{prefix} {i}", country="FR", latitude=40 + i * 0.01, longitude=2 + i * 0.01)
+        for i in range(count)
     )
 
 
