@@ -242,4 +242,6 @@ WEATHER_BATCH_SIZE = env_int("WEATHER_BATCH_SIZE", 100, minimum=1, maximum=1000)
 WEATHER_RETENTION_DAYS = env_int("WEATHER_RETENTION_DAYS", 30, minimum=1)
 WEATHER_RETRY_BACKOFF_SECONDS = env_float("WEATHER_RETRY_BACKOFF_SECONDS", 2.0, minimum=0.0)
 WEATHER_RETRY_BACKOFF_MAX_SECONDS = env_float("WEATHER_RETRY_BACKOFF_MAX_SECONDS", 300.0, minimum=0.0)
+# Where the dashboard links to Flower: nginx serves it under /flower/ in the Compose stack.
+FLOWER_URL = env_str("FLOWER_URL", "/flower/")
 ETL_IMPORT_DIR = Path(env_str("ETL_IMPORT_DIR", str(VAR_DIR / "imports")))

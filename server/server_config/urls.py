@@ -3,8 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from server_config import health
+from weather.views import dashboard
 
 urlpatterns = [
+    path("", dashboard, name="dashboard"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),

@@ -22,6 +22,7 @@ def city_list_with_latest(*, active: bool | None = None) -> QuerySet[City]:
     return city_list(active=active).annotate(
         latest_observed_at=Subquery(latest.values("observed_at")[:1]),
         latest_temperature=Subquery(latest.values("temperature")[:1]),
+        latest_weather_code=Subquery(latest.values("weather_code")[:1]),
     )
 
 
