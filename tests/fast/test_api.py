@@ -39,7 +39,7 @@ def test_readyz_checks_database_and_broker(api, db):
 def test_readyz_is_503_when_the_broker_is_unreachable(api, db, monkeypatch):
     from server_config.celery import app
 
-    monkeypatch.setattr(app.conf, "broker_url", "amqp://guest:guest@127.0.0.1:1//")
+    monkeypatch.setitem(app.conf, "broker_write_url", "amqp://guest:guest@127.0.0.1:1//")
     response = api.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"].startswith("error")
@@ -69,9 +69,8 @@ def test_an_unknown_place_name_is_a_400_with_a_reason(api, db, stub):
     assert "No place named 'Qwxzzyville'" in response.json()["message"]
 
 
-def test_geocoding_down_is_a_503_not_a_500(api, db, stub):
-    stub.configure(error_5xx_rate=1.0)
-    stub.script([{"status": 503}])
+def test_geocoding_down_is_a_503_not_a_500(api, db, settings):
+    settings.GEOCODING_API_URL = "http://127.0.0.1:1/v1/search"
     response = post(api, "/api/cities/", {"name": "Paris"})
     assert response.status_code == 503
     assert "geocoding service is unavailable" in response.json()["message"]

@@ -15,7 +15,7 @@ def test_it_explains_what_to_do_when_there_are_no_cities(db):
 def test_it_shows_cities_their_latest_reading_and_runs(db):
     city = City.objects.create(name="Reykjavik", country="IS", latitude=64.15, longitude=-21.94)
     WeatherData.objects.create(
-        city=city, observed_at=timezone.now(), temperature=-3.25, weather_code=71, fetched_at=timezone.now()
+        city=city, observed_at=timezone.now(), temperature=-3.2, weather_code=71, fetched_at=timezone.now()
     )
     PipelineRun.objects.create(kind="refresh", state="failure", error_summary="3 cities failed: 3 × boom")
     page = Client().get("/").content.decode()

@@ -1,0 +1,3 @@
+from tests.openmeteo_stub.server import main
+
+main()
