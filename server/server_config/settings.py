@@ -173,6 +173,8 @@ if urlsplit(CELERY_BROKER_URL).scheme == "filesystem":
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # The default 1 s poll makes every control reply (Flower, `celery inspect`) miss its 1 s timeout.
+        "polling_interval": 0.1,
     }
 else:
     # Each publish waits for the broker's ack: a message the broker refuses raises instead of
