@@ -32,9 +32,10 @@ dev: venv ## Run web, worker, beat and Flower natively on SQLite and a filesyste
 		exec honcho --procfile ../Procfile --app-root . start
 
 .PHONY: lint
-lint: venv ## Lint with ruff
+lint: venv ## Lint with ruff (and hadolint once `make engine` installed it)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	if [ -x build/tools/bin/hadolint ]; then build/tools/bin/hadolint server/Dockerfile tests/stack/images/*/Dockerfile; fi
 
 .PHONY: format
 format: venv ## Format with ruff
@@ -47,6 +48,105 @@ test: lint test-fast test-stack ## Run every tier: lint, the fast tier, the Comp
 .PHONY: test-fast
 test-fast: venv ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
 	$(BIN)/pytest --ds=tests.fast.settings tests/fast
+
+##@ Stack (Docker Compose)
+PLACEHOLDER_SECRETS := DJANGO_SECRET_KEY POSTGRES_PASSWORD RABBITMQ_PASSWORD FLOWER_PASSWORD
+URL = http://$${NGINX_BIND:-127.0.0.1}:$${NGINX_PORT:-8080}
+
+.PHONY: check-env
+check-env:
+	@test -f .env || { echo "No .env: run 'cp .env.example .env' and set the secrets it marks REQUIRED."; exit 1; }
+	@bad=""; for name in $(PLACEHOLDER_SECRETS); do \
+	  value=$$(sed -n "s/^$$name=//p" .env | tail -1); \
+	  if [ -z "$$value" ] || [ "$$value" = change-me ]; then bad="$$bad $$name"; fi; \
+	done; \
+	if [ -n "$$bad" ]; then echo "Set real values in .env for:$$bad (they still hold the placeholder)."; exit 1; fi
+
+.PHONY: up
+up: check-env ## Build, start, wait until every service is healthy, print the URLs
+	$(COMPOSE) build
+	$(COMPOSE) up -d --wait --wait-timeout 300
+	@set -a; source .env; set +a; \
+	echo; echo "F_BRAIN is up:"; \
+	echo "  dashboard  $(URL)/"; echo "  API        $(URL)/api/cities/"; \
+	echo "  admin      $(URL)/admin/   (make createsuperuser)"; echo "  Flower     $(URL)/flower/   (FLOWER_USER / FLOWER_PASSWORD)"
+
+.PHONY: down
+down: ## Stop and remove the containers (volumes are kept; add -v by hand to drop them)
+	$(COMPOSE) down
+
+.PHONY: build
+build: ## Build the application image
+	$(COMPOSE) build
+
+.PHONY: ps
+ps: ## List the services and their health
+	$(COMPOSE) ps
+
+.PHONY: logs
+logs: ## Follow every service's log
+	$(COMPOSE) logs -f --tail=100
+
+.PHONY: logs-celery
+logs-celery: ## Show the workers' log
+	$(COMPOSE) logs --tail=200 celery
+
+.PHONY: scale
+scale: ## Run WORKERS=n Celery worker containers
+	$(COMPOSE) up -d --wait --scale celery=$(WORKERS) celery
+
+.PHONY: migrate
+migrate: ## Apply database migrations (the migrate job)
+	$(COMPOSE) run --rm migrate
+
+.PHONY: createsuperuser
+createsuperuser: ## Create an admin account
+	$(COMPOSE) exec web python manage.py createsuperuser
+
+.PHONY: shell
+shell: ## Django shell in the web container
+	$(COMPOSE) exec web python manage.py shell
+
+.PHONY: seed
+seed: ## Load the bundled world cities
+	$(COMPOSE) exec web python manage.py seed_cities
+
+.PHONY: refresh
+refresh: ## Queue a full refresh of every active city
+	$(COMPOSE) exec web python manage.py refresh_weather
+
+.PHONY: inspect
+inspect: ## What the workers are running, have reserved, and their stats
+	$(COMPOSE) exec celery celery -A server_config inspect active
+	$(COMPOSE) exec celery celery -A server_config inspect reserved
+	$(COMPOSE) exec celery celery -A server_config inspect stats
+
+.PHONY: status
+status: ## Which workers answer
+	$(COMPOSE) exec celery celery -A server_config status
+
+.PHONY: purge
+purge: ## Delete every waiting task from the queues (asks first)
+	@read -r -p "Delete every task waiting in the queues? Type 'purge' to confirm: " answer; \
+	  [ "$$answer" = purge ] || { echo "Nothing deleted."; exit 1; }
+	$(COMPOSE) exec celery celery -A server_config purge -f
+
+.PHONY: flower
+flower: ## Print Flower's URL
+	@set -a; [ -f .env ] && source .env; set +a; echo "Flower: $(URL)/flower/ (user $${FLOWER_USER:-admin})"
+
+.PHONY: engine
+engine: ## Install and start Docker Engine and the Compose plugin if missing
+	scripts/docker/ensure-engine.sh
+
+.PHONY: test-stack
+test-stack: venv engine ## Compose tier: build and run the real stack, drive it through nginx
+	tests/stack/images/build.sh
+	$(BIN)/pytest -p no:django tests/stack
+
+.PHONY: lint-docker
+lint-docker: engine ## Lint the Dockerfiles with hadolint
+	build/tools/bin/hadolint server/Dockerfile tests/stack/images/*/Dockerfile
 
 .PHONY: lock
 lock: ## Re-resolve server/requirements.txt from server/requirements.in
