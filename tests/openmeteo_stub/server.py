@@ -37,7 +37,11 @@ CURRENT_UNITS = {
     "weather_code": "wmo code",
 }
 MAX_LOCATIONS = 1000
-DEFAULT_GAZETTEER = Path(__file__).resolve().parents[2] / "server" / "weather" / "data" / "cities.csv"
+# In the repository, the bundled city list; copied elsewhere alone, none unless --gazetteer names one.
+_HERE = Path(__file__).resolve()
+DEFAULT_GAZETTEER = (
+    _HERE.parents[2] / "server" / "weather" / "data" / "cities.csv" if len(_HERE.parents) > 2 else None
+)
 DEFAULT_CONFIG = {
     "latency_ms": 0.0,
     "error_5xx_rate": 0.0,
@@ -114,8 +118,8 @@ class _State:
             }
 
 
-def _load_gazetteer(path: Path) -> list[dict]:
-    if not path.is_file():
+def _load_gazetteer(path: Path | None) -> list[dict]:
+    if path is None or not path.is_file():
         return []
     with path.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))

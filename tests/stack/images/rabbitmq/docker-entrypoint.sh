@@ -12,6 +12,8 @@ fi
   [ -n "${RABBITMQ_DEFAULT_PASS:-}" ] && echo "default_pass = $RABBITMQ_DEFAULT_PASS"
   [ -n "${RABBITMQ_DEFAULT_VHOST:-}" ] && echo "default_vhost = $RABBITMQ_DEFAULT_VHOST"
 } >/etc/rabbitmq/conf.d/10-defaults.conf
-chown -R rabbitmq:rabbitmq /var/lib/rabbitmq /etc/rabbitmq
+# conf.d may hold read-only mounts; only the data and the generated file need the rabbitmq user.
+chown -R rabbitmq:rabbitmq /var/lib/rabbitmq
+chown rabbitmq:rabbitmq /etc/rabbitmq/conf.d/10-defaults.conf
 exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups env HOME=/var/lib/rabbitmq \
   /usr/lib/rabbitmq/bin/rabbitmq-server

@@ -1,0 +1,135 @@
+"""Driving a Compose project of the real stack from tests: its commands, its HTTP entry point."""
+
+import base64
+import json
+import os
+import secrets
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STANDIN = {
+    "PYTHON_IMAGE": "fbrain-standin/python:3.11-slim-bookworm",
+    "POSTGRES_IMAGE": "fbrain-standin/postgres:15-bookworm",
+    "RABBITMQ_IMAGE": "fbrain-standin/rabbitmq:3.10-management",
+    "NGINX_IMAGE": "fbrain-standin/nginx:1.22-bookworm",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict = field(default_factory=dict)
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Stack:
+    project: str
+    env_file: Path
+    port: int
+    flower_password: str
+
+    @classmethod
+    def create(cls, workdir: Path) -> "Stack":
+        port = free_port()
+        env = {
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "DJANGO_DEBUG": "false",
+            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+            "DJANGO_CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
+            "POSTGRES_DB": "fbrain",
+            "POSTGRES_USER": "fbrain",
+            "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
+            "RABBITMQ_USER": "fbrain",
+            "RABBITMQ_PASSWORD": secrets.token_urlsafe(16),
+            "RABBITMQ_VHOST": "fbrain",
+            "FLOWER_USER": "admin",
+            "FLOWER_PASSWORD": secrets.token_urlsafe(16),
+            "NGINX_BIND": "127.0.0.1",
+            "NGINX_PORT": str(port),
+            "SEED_CITIES": "true",
+            "WEATHER_API_URL": "http://openmeteo:8080/v1/forecast",
+            "GEOCODING_API_URL": "http://openmeteo:8080/v1/search",
+            "WEATHER_BATCH_SIZE": "10",
+            "WEATHER_RETRY_BACKOFF_SECONDS": "0.5",
+            "CELERY_WORKER_CONCURRENCY": "2",
+            "GUNICORN_WORKERS": "2",
+            "APP_IMAGE": "fbrain-test/app:latest",
+            **STANDIN,
+        }
+        env_file = workdir / "stack.env"
+        env["FBRAIN_ENV_FILE"] = str(env_file)
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        return cls(f"fbrain-test-{os.getpid()}", env_file, port, env["FLOWER_PASSWORD"])
+
+    # --- docker compose ---------------------------------------------------------------------
+    def compose_args(self, *args: str) -> list[str]:
+        return [
+            "docker", "compose", "-p", self.project, "--env-file", str(self.env_file),
+            "-f", str(REPO / "docker-compose.yml"), "-f", str(REPO / "tests/stack/compose.test.yml"), *args,
+        ]  # fmt: skip
+
+    def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            self.compose_args(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def sql(self, query: str) -> str:
+        return self.compose(
+            "exec", "-T", "db", "psql", "-U", "fbrain", "-d", "fbrain", "-tAc", query
+        ).stdout.strip()
+
+    def containers(self, *services: str) -> list[dict]:
+        out = self.compose("ps", "-a", "--format", "json", *services).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    # --- HTTP through nginx -----------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def http(self, method: str, path: str, body=None, *, auth: tuple[str, str] | None = None) -> Response:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if auth:
+            request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return Response(response.status, response.read(), dict(response.headers))
+        except urllib.error.HTTPError as error:
+            return Response(error.code, error.read(), dict(error.headers))
+
+    @property
+    def flower_auth(self) -> tuple[str, str]:
+        return ("admin", self.flower_password)
+
+
+def wait_for(predicate, *, timeout: float = 120, interval: float = 1.0, what: str = ""):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+        time.sleep(interval)

@@ -1,0 +1,87 @@
+"""Invariants of docker-compose.yml, read as data: what must stay true whoever edits it."""
+
+import re
+
+import pytest
+import yaml
+
+from tests.stack.stack import REPO
+
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+APP_SERVICES = ["migrate", "web", "celery", "beat", "flower"]
+ONE_SHOT = {"migrate"}
+
+
+def test_app_services_share_one_image_built_once():
+    images = {SERVICES[name]["image"] for name in APP_SERVICES}
+    assert images == {"${APP_IMAGE:-fbrain/app:latest}"}
+    assert [name for name in SERVICES if "build" in SERVICES[name]] == ["migrate"]
+    assert (
+        SERVICES["migrate"]["build"]["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim-bookworm}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(set(SERVICES) - ONE_SHOT))
+def test_every_long_running_service_has_a_healthcheck(name):
+    assert SERVICES[name]["healthcheck"]["test"]
+
+
+def test_only_nginx_publishes_ports():
+    assert [name for name, service in SERVICES.items() if "ports" in service] == ["nginx"]
+    assert SERVICES["nginx"]["ports"] == ["${NGINX_BIND:-127.0.0.1}:${NGINX_PORT:-8080}:80"]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_dependency_has_a_condition(name):
+    for dependency, spec in (SERVICES[name].get("depends_on") or {}).items():
+        assert spec.get("condition") in {"service_healthy", "service_completed_successfully"}, dependency
+
+
+def test_app_services_wait_for_the_one_migrate_job():
+    for name in ["web", "celery", "beat", "flower"]:
+        assert SERVICES[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert SERVICES["migrate"]["restart"] == "no"
+
+
+def test_beat_and_db_cannot_be_scaled():
+    # A fixed container name makes `docker compose up --scale beat=2` fail.
+    assert SERVICES["beat"]["container_name"] == "${COMPOSE_PROJECT_NAME:-fbrain}-beat"
+    assert SERVICES["db"]["container_name"] == "${COMPOSE_PROJECT_NAME:-fbrain}-db"
+
+
+def test_workers_scale_and_shut_down_gracefully():
+    celery = SERVICES["celery"]
+    assert "container_name" not in celery and "ports" not in celery
+    minutes = int(celery["stop_grace_period"].rstrip("m"))
+    assert minutes * 60 > 330  # the longest task time limit (ETL steps)
+    assert "inspect ping" in celery["healthcheck"]["test"][1]
+
+
+def test_rabbitmq_keeps_its_data_and_has_its_own_user():
+    rabbitmq = SERVICES["rabbitmq"]
+    assert rabbitmq["hostname"] == "rabbitmq"
+    assert "rabbitmq-data:/var/lib/rabbitmq" in rabbitmq["volumes"]
+    assert rabbitmq["environment"]["RABBITMQ_DEFAULT_USER"].startswith("${RABBITMQ_USER:?")
+    timeout = re.search(r"^consumer_timeout = (\d+)", (REPO / "rabbitmq/rabbitmq.conf").read_text(), re.M)
+    assert int(timeout.group(1)) > 330_000 + 300_000  # longest task plus longest retry countdown
+
+
+def test_every_variable_the_file_reads_is_documented_in_env_example():
+    referenced = set(re.findall(r"\$\{([A-Z0-9_]+)", (REPO / "docker-compose.yml").read_text()))
+    documented = set(re.findall(r"^#? ?([A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.M))
+    assert referenced - documented == set()
+
+
+def test_no_secret_has_a_working_default():
+    text = (REPO / "docker-compose.yml").read_text()
+    for secret in ["POSTGRES_PASSWORD", "RABBITMQ_PASSWORD"]:
+        assert re.findall(rf"\$\{{{secret}(:?[-?])", text) and f"${{{secret}:-" not in text
+    env_example = (REPO / ".env.example").read_text()
+    for secret in ["DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "FLOWER_PASSWORD"]:
+        assert re.search(rf"^{secret}=change-me$", env_example, re.M)
+
+
+def test_the_development_bind_mount_is_not_in_the_production_file():
+    for service in SERVICES.values():
+        assert not any(str(volume).startswith("./server") for volume in service.get("volumes", []))

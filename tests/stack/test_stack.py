@@ -1,0 +1,179 @@
+"""The real stack under Docker Engine, driven as its users drive it: through nginx's published port,
+`docker compose logs`, `--scale` and `stop`. Tests run in file order and share one stack."""
+
+import subprocess
+import time
+
+from tests.stack.stack import wait_for
+
+LONG_RUNNING = {"db", "rabbitmq", "web", "celery", "beat", "flower", "nginx", "openmeteo"}
+
+
+def test_the_compose_configuration_is_valid(stack):
+    stack.compose("config", "-q")
+
+
+def test_every_service_is_healthy_and_migrate_succeeded(stack):
+    states = {c["Service"]: c for c in stack.containers()}
+    for name in LONG_RUNNING:
+        assert states[name]["Health"] == "healthy", (name, states[name]["Status"])
+    assert states["migrate"]["State"] == "exited" and states["migrate"]["ExitCode"] == 0
+
+
+def test_readyz_answers_200_through_nginx(stack):
+    response = stack.http("GET", "/readyz")
+    assert response.status == 200
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+def test_a_refresh_enqueued_over_http_is_stored_in_postgres_by_a_worker(stack):
+    city = stack.http(
+        "POST", "/api/cities/", {"name": "Stacktown", "country": "FR", "latitude": 43.6, "longitude": 1.44}
+    ).json()
+    queued = stack.http("POST", f"/api/cities/{city['id']}/refresh/")
+    assert queued.status == 202
+    task_id = queued.json()["task_id"]
+    task = wait_for(
+        lambda: (
+            (t := stack.http("GET", f"/api/tasks/{task_id}/").json())["state"] in ("SUCCESS", "FAILURE") and t
+        ),
+        timeout=60,
+        what="the refresh task",
+    )
+    assert task["state"] == "SUCCESS", task
+    assert task["worker"].startswith("celery@")
+    assert stack.sql(f"SELECT count(*) FROM weather_weatherdata WHERE city_id = {city['id']}") == "1"
+
+
+def test_nginx_serves_static_files_and_the_admin_login(stack):
+    login = stack.http("GET", "/admin/login/")
+    assert login.status == 200 and b"csrfmiddlewaretoken" in login.body
+    css = stack.http("GET", "/static/admin/css/base.css")
+    assert css.status == 200 and css.headers.get("Content-Type", "").startswith("text/css")
+    assert stack.http("GET", "/static/weather/vendor/chart-4.6.1.umd.min.js").status == 200
+
+
+def test_nginx_sets_security_headers_once_and_refuses_big_bodies(stack):
+    response = stack.http("GET", "/healthz")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    big = stack.http("POST", "/api/cities/", {"name": "x" * 2_000_000})
+    assert big.status == 413
+
+
+def test_flower_asks_for_credentials_and_its_metrics_are_refused(stack):
+    assert stack.http("GET", "/flower/").status == 401
+    assert stack.http("GET", "/flower/api/workers").status == 401
+    assert stack.http("GET", "/flower/", auth=stack.flower_auth).status == 200
+    assert stack.http("GET", "/flower/metrics", auth=stack.flower_auth).status == 403
+    assert stack.http("GET", "/flower/metrics").status == 403
+
+
+def test_the_runtime_image_runs_as_non_root_without_build_certificates(stack):
+    image = "fbrain-test/app:latest"
+    out = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--entrypoint",
+            "sh",
+            image,
+            "-c",
+            "id -u; find / -xdev \\( -name 'build-ca*' -o -name host.crt -o -name requirements.txt \\) "
+            "2>/dev/null",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert out == ["10001"]
+
+
+def test_three_workers_share_a_full_refresh(stack):
+    stack.compose("up", "-d", "--wait", "--wait-timeout", "180", "--scale", "celery=3", timeout=240)
+    workers = [c for c in stack.containers("celery") if c["State"] == "running"]
+    assert len(workers) == 3 and all(c["Health"] == "healthy" for c in workers)
+    # A little latency per API request keeps every worker busy long enough for all three to take batches.
+    stack.compose(
+        "exec",
+        "-T",
+        "openmeteo",
+        "python",
+        "-c",
+        "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:8080/_stub/config', "
+        "data=b'{\"latency_ms\": 400}', method='POST'))",
+    )
+    queued = stack.http("POST", "/api/pipeline/refresh-all/").json()
+    run = wait_for(
+        lambda: (
+            (r := stack.http("GET", f"/api/runs/{queued['run_id']}/").json())["state"]
+            in ("success", "partial", "failure")
+            and r
+        ),
+        timeout=180,
+        what="the full refresh",
+    )
+    assert run["state"] == "success", run
+    assert run["cities_ok"] == run["cities_total"] >= 150
+    hosts = stack.sql(
+        "SELECT count(DISTINCT worker) FROM django_celery_results_taskresult "
+        "WHERE task_name = 'weather.tasks.fetch_weather_batch'"
+    )
+    assert hosts == "3"
+
+
+def test_worker_logs_show_the_task_lines(stack):
+    logs = stack.compose("logs", "--no-color", "celery").stdout
+    assert "Fetched weather for a batch of 10 cities: 10 stored, 0 failed" in logs
+    assert "Task weather.tasks.fetch_weather_for_city[" in logs and "succeeded in" in logs
+
+
+def test_beat_runs_a_schedule_changed_in_the_database_without_restart(stack):
+    started = stack.containers("beat")[0]["CreatedAt"]
+    stack.compose(
+        "exec",
+        "-T",
+        "web",
+        "python",
+        "manage.py",
+        "shell",
+        "-c",
+        "from django_celery_beat.models import IntervalSchedule, PeriodicTask; "
+        "every, _ = IntervalSchedule.objects.get_or_create(every=3, period='seconds'); "
+        "PeriodicTask.objects.update_or_create(name='stack-test-cleanup', defaults={"
+        "'task': 'weather.tasks.cleanup_old_weather_data', 'interval': every})",
+    )
+    wait_for(
+        lambda: (
+            int(
+                stack.sql(
+                    "SELECT count(*) FROM django_celery_results_taskresult "
+                    "WHERE periodic_task_name = 'stack-test-cleanup' AND status = 'SUCCESS'"
+                )
+            )
+            >= 2
+        ),
+        timeout=90,
+        what="beat to run the new schedule twice",
+    )
+    assert stack.containers("beat")[0]["CreatedAt"] == started
+    assert stack.containers("beat")[0]["Health"] == "healthy"
+
+
+def test_scaling_beat_is_refused(stack):
+    result = stack.compose("up", "-d", "--scale", "beat=2", "--no-recreate", "beat", check=False, timeout=120)
+    assert result.returncode != 0
+    assert "Remove the custom name to scale the service" in result.stdout + result.stderr
+
+
+def test_stop_ends_the_workers_with_a_warm_shutdown(stack):
+    started = time.monotonic()
+    stack.compose("stop", "celery", timeout=420)
+    elapsed = time.monotonic() - started
+    containers = stack.containers("celery")
+    assert [c["State"] for c in containers] == ["exited"] * 3
+    assert all(c["ExitCode"] == 0 for c in containers), containers
+    assert elapsed < 360  # within stop_grace_period: nobody was killed
+    assert stack.compose("logs", "--no-color", "celery").stdout.count("Warm shutdown") >= 3
