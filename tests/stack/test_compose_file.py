@@ -68,7 +68,8 @@ def test_rabbitmq_keeps_its_data_and_has_its_own_user():
 
 
 def test_every_variable_the_file_reads_is_documented_in_env_example():
-    referenced = set(re.findall(r"\$\{([A-Z0-9_]+)", (REPO / "docker-compose.yml").read_text()))
+    # $${NAME} is the container shell's variable, escaped from Compose: not read by Compose.
+    referenced = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)", (REPO / "docker-compose.yml").read_text()))
     documented = set(re.findall(r"^#? ?([A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.M))
     assert referenced - documented == set()
 
