@@ -44,7 +44,7 @@ format: venv ## Format with ruff
 	$(BIN)/ruff format .
 
 .PHONY: test
-test: lint test-fast test-stack ## Run every tier: lint, the fast tier, the Compose tier
+test: lint test-fast test-stack e2e ## Run every tier: lint, the fast tier, the Compose tier, the first-hour scenario
 
 .PHONY: test-fast
 test-fast: venv ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
@@ -144,6 +144,20 @@ engine: ## Install and start Docker Engine and the Compose plugin if missing
 test-stack: venv engine ## Compose tier: build and run the real stack, drive it through nginx
 	tests/stack/images/build.sh
 	$(BIN)/pytest -p no:django tests/stack
+
+.PHONY: chromium
+chromium:
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+.PHONY: e2e
+e2e: venv engine chromium ## A new user's first hour: the stack through nginx, Flower, make targets, a browser
+	tests/stack/images/build.sh
+	$(BIN)/pytest -p no:django tests/e2e
+
+.PHONY: screenshots
+screenshots: e2e ## Refresh the README's pictures from the first-hour scenario's browser
+	mkdir -p docs/images
+	cp build/e2e/dashboard.png build/e2e/flower.png docs/images/
 
 .PHONY: lock
 lock: ## Re-resolve server/requirements.txt from server/requirements.in

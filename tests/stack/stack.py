@@ -4,15 +4,19 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 STANDIN = {
     "PYTHON_IMAGE": "fbrain-standin/python:3.11-slim-bookworm",
     "POSTGRES_IMAGE": "fbrain-standin/postgres:15-bookworm",
@@ -45,7 +49,7 @@ class Stack:
     flower_password: str
 
     @classmethod
-    def create(cls, workdir: Path) -> "Stack":
+    def create(cls, workdir: Path, **overrides: str) -> "Stack":
         port = free_port()
         env = {
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
@@ -71,11 +75,12 @@ class Stack:
             "GUNICORN_WORKERS": "2",
             "APP_IMAGE": "fbrain-test/app:latest",
             **STANDIN,
+            **overrides,
         }
         env_file = workdir / "stack.env"
         env["FBRAIN_ENV_FILE"] = str(env_file)
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-        return cls(f"fbrain-test-{os.getpid()}", env_file, port, env["FLOWER_PASSWORD"])
+        return cls(f"fbrain-test-{os.getpid()}-{workdir.name}", env_file, port, env["FLOWER_PASSWORD"])
 
     # --- docker compose ---------------------------------------------------------------------
     def compose_args(self, *args: str) -> list[str]:
@@ -122,6 +127,34 @@ class Stack:
     @property
     def flower_auth(self) -> tuple[str, str]:
         return ("admin", self.flower_password)
+
+
+@contextmanager
+def running_stack(workdir: Path, **overrides: str) -> Iterator[Stack]:
+    """A stack built from this checkout and started healthy; torn down afterwards, whatever happened,
+    leaving no container, volume or network (its logs are kept in build/<project>.log)."""
+    # This machine reaches PyPI through a TLS-inspecting proxy: give its CA to the build stage.
+    if HOST_CA.is_file():
+        shutil.copyfile(HOST_CA, REPO / "server" / "docker" / "build-ca" / "host.crt")
+    stack = Stack.create(workdir, **overrides)
+    try:
+        stack.compose("build", timeout=900)
+        stack.compose("up", "-d", "--wait", "--wait-timeout", "300", timeout=400)
+        yield stack
+    finally:
+        logs = stack.compose("logs", "--no-color", "--timestamps", check=False, timeout=120).stdout
+        (REPO / "build").mkdir(exist_ok=True)
+        (REPO / "build" / f"{stack.project}.log").write_text(logs)
+        stack.compose("down", "-v", "--remove-orphans", "--timeout", "30", check=False, timeout=300)
+    leftovers = {
+        kind: subprocess.run(
+            ["docker", kind, "ls", "-q", "--filter", f"label=com.docker.compose.project={stack.project}"]
+            + (["-a"] if kind == "container" else []),
+            capture_output=True, text=True, check=True,
+        ).stdout.split()
+        for kind in ("container", "volume", "network")
+    }  # fmt: skip
+    assert not any(leftovers.values()), f"the stack left {leftovers} behind"
 
 
 def wait_for(predicate, *, timeout: float = 120, interval: float = 1.0, what: str = ""):
