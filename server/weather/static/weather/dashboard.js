@@ -16,6 +16,11 @@ async function api(path, options = {}) {
   return body;
 }
 
+// The same "Nov 24, 02:00 UTC" form as the server-rendered page.
+const TIME = new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", hour: "2-digit",
+                                                minute: "2-digit", hourCycle: "h23", timeZone: "UTC" });
+const formatTime = (iso) => TIME.format(new Date(iso)) + " UTC";
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function setStatus(element, text, kind = "") {
@@ -64,7 +69,7 @@ async function refreshCity(button) {
     const [latest] = await api(`/api/cities/${cityId}/weather/?limit=1`);
     if (latest) {
       row.querySelector(".temp").textContent = latest.temperature === null ? "—" : `${latest.temperature.toFixed(1)} °C`;
-      row.querySelector(".observed").textContent = new Date(latest.observed_at).toISOString().slice(5, 16).replace("T", " ") + " UTC";
+      row.querySelector(".observed").textContent = formatTime(latest.observed_at);
     }
     setStatus(status, "updated", "success");
     const canvas = document.getElementById("temperature-chart");
