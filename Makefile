@@ -159,6 +159,20 @@ screenshots: e2e ## Refresh the README's pictures from the first-hour scenario's
 	mkdir -p docs/images
 	cp build/e2e/dashboard.png build/e2e/flower.png docs/images/
 
+##@ Benchmarks
+.PHONY: bench-tools
+bench-tools:
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
+
+.PHONY: bench
+bench: venv bench-tools ## Measure refresh, task overhead, web path and memory (table + build/bench/results.json)
+	$(BIN)/python -m bench
+
+.PHONY: bench-quick
+bench-quick: venv bench-tools ## The same on 1,000 cities only (under 3 minutes)
+	$(BIN)/python -m bench --quick
+
 .PHONY: lock
 lock: ## Re-resolve server/requirements.txt from server/requirements.in
 	rm -rf build/lock && $(PYTHON) -m venv build/lock

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from amqp.exceptions import AMQPError
 from celery.canvas import Signature
-from django.db import transaction
+from django.db import connection, transaction
 from django_celery_results.models import TaskResult
 from kombu.exceptions import KombuError
 
@@ -35,9 +35,7 @@ def task_enqueue_on_commit(
     task_id = task_id or str(uuid.uuid4())
 
     def publish() -> None:
-        TaskResult.objects.get_or_create(
-            task_id=task_id, defaults={"status": "PENDING", "task_name": signature.task}
-        )
+        _pending_row_create(task_id, signature.task)
         try:
             signature.apply_async(task_id=task_id)
         except BROKER_ERRORS as exc:
@@ -52,6 +50,18 @@ def task_enqueue_on_commit(
 
     transaction.on_commit(publish)
     return task_id
+
+
+def _pending_row_create(task_id: str, task_name: str) -> None:
+    # The worker rewrites this row moments later, and a row lost in a database crash only makes the
+    # status URL answer 404 until then; so the request need not wait for PostgreSQL to flush it.
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        TaskResult.objects.get_or_create(
+            task_id=task_id, defaults={"status": "PENDING", "task_name": task_name}
+        )
 
 
 def _json_error(reason: str) -> str:
