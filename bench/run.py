@@ -418,61 +418,70 @@ def worker_memory(worker, first: int, total: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1,000 cities only, shorter load runs (< 3 min)")
+    parser.add_argument("--only", choices=["refresh", "web", "memory"], help="measure one part")
     options = parser.parse_args()
     quick = options.quick
+    wanted = {options.only} if options.only else {"refresh", "web", "memory"}
     sizes = [1000] if quick else [1000, 10_000]
     latencies = [0, 50]
     OUT.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": machine(), "quick": quick, "refresh": [], "overhead": [], "floors": {}}
     prepare_database()
     with stub_process():
-        # Floors first: they need no worker.
-        for latency in latencies:
-            stub_config(latency_ms=latency)
-            for size in sizes:
-                ids = seed_cities(size)
-                results["floors"][f"{size}@{latency}"] = refresh_floor(ids)
-                log(f"floor {size} cities @{latency} ms: {results['floors'][f'{size}@{latency}']:.2f} s")
-        results["kombu_floor_per_s"] = kombu_floor(2000 if quick else 5000)
-        log(f"kombu publish+consume: {results['kombu_floor_per_s']:.0f}/s")
-
-        for concurrency in (1, 2):
-            with worker_process(concurrency):
-                for stored in (True, False):
-                    rate = noop_round_trips(500 if quick else 3000, stored=stored)
-                    results["overhead"].append({"workers": concurrency, "stored": stored, "per_s": rate})
-                    results_mode = "stored" if stored else "off"
-                    log(f"no-op, {concurrency} worker(s), results {results_mode}: {rate:.0f}/s")
-                for latency in latencies:
-                    stub_config(latency_ms=latency)
-                    for size in sizes:
-                        ids = seed_cities(size)
-                        celery = refresh_celery(ids)
-                        naive_size = min(size, 200 if quick else (size if latency == 0 else 1000))
-                        naive = refresh_naive(ids[:naive_size]) * (size / naive_size)
-                        row = {
-                            "cities": size,
-                            "latency_ms": latency,
-                            "workers": concurrency,
-                            "celery_s": celery,
-                            "naive_s": naive,
-                            "naive_extrapolated": naive_size != size,
-                            "floor_s": results["floors"][f"{size}@{latency}"],
-                        }
-                        results["refresh"].append(row)
-                        log(
-                            f"refresh {size} @{latency} ms, {concurrency} worker(s): celery {celery:.2f} s, "
-                            f"naive {naive:.1f} s{' (extrapolated)' if row['naive_extrapolated'] else ''}"
-                        )
-        stub_config(latency_ms=0)
-        results["web"] = web_path(5 if quick else 10)
-        log("web path measured")
-        with worker_process(2) as worker:
-            results["memory"] = worker_memory(worker, *((500, 1500) if quick else (1000, 10_000)))
-        log(f"worker memory: {results['memory']}")
+        if "refresh" in wanted:
+            refresh_and_overhead(results, sizes, latencies, quick)
+        if "web" in wanted:
+            stub_config(latency_ms=0)
+            results["web"] = web_path(5 if quick else 10)
+            log("web path measured")
+        if "memory" in wanted:
+            with worker_process(2) as worker:
+                results["memory"] = worker_memory(worker, *((500, 1500) if quick else (1000, 10_000)))
+            log(f"worker memory: {results['memory']}")
     results["image_bytes"] = image_size()
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     print(report(results))
+
+
+def refresh_and_overhead(results: dict, sizes: list[int], latencies: list[int], quick: bool) -> None:
+    # Floors first: they need no worker.
+    for latency in latencies:
+        stub_config(latency_ms=latency)
+        for size in sizes:
+            ids = seed_cities(size)
+            results["floors"][f"{size}@{latency}"] = refresh_floor(ids)
+            log(f"floor {size} cities @{latency} ms: {results['floors'][f'{size}@{latency}']:.2f} s")
+    results["kombu_floor_per_s"] = kombu_floor(2000 if quick else 5000)
+    log(f"kombu publish+consume: {results['kombu_floor_per_s']:.0f}/s")
+
+    for concurrency in (1, 2):
+        with worker_process(concurrency):
+            for stored in (True, False):
+                rate = noop_round_trips(500 if quick else 3000, stored=stored)
+                results["overhead"].append({"workers": concurrency, "stored": stored, "per_s": rate})
+                results_mode = "stored" if stored else "off"
+                log(f"no-op, {concurrency} worker(s), results {results_mode}: {rate:.0f}/s")
+            for latency in latencies:
+                stub_config(latency_ms=latency)
+                for size in sizes:
+                    ids = seed_cities(size)
+                    celery = refresh_celery(ids)
+                    naive_size = min(size, 200 if quick else (size if latency == 0 else 1000))
+                    naive = refresh_naive(ids[:naive_size]) * (size / naive_size)
+                    row = {
+                        "cities": size,
+                        "latency_ms": latency,
+                        "workers": concurrency,
+                        "celery_s": celery,
+                        "naive_s": naive,
+                        "naive_extrapolated": naive_size != size,
+                        "floor_s": results["floors"][f"{size}@{latency}"],
+                    }
+                    results["refresh"].append(row)
+                    log(
+                        f"refresh {size} @{latency} ms, {concurrency} worker(s): celery {celery:.2f} s, "
+                        f"naive {naive:.1f} s{' (extrapolated)' if row['naive_extrapolated'] else ''}"
+                    )
 
 
 def machine() -> dict:
@@ -498,11 +507,22 @@ def image_size() -> int | None:
 
 
 def report(r: dict) -> str:
+    m = r["machine"]
+    lines = [f"F_BRAIN benchmark — {m['cores']} cores, {m['cpu']}, {m['memory_gib']} GiB, {m['date']}"]
+    if r["refresh"]:
+        lines += refresh_report(r)
+    if "web" in r:
+        lines += web_report(r["web"])
+    if "memory" in r:
+        lines += ["", f"Worker memory (2 processes, KiB): {r['memory']}"]
+    if r.get("image_bytes"):
+        lines.append(f"Runtime image: {r['image_bytes'] / 1e6:.0f} MB")
+    return "\n".join(lines)
+
+
+def refresh_report(r: dict) -> list[str]:
     lines = [
-        f"F_BRAIN benchmark — {r['machine']['cores']} cores, {r['machine']['cpu']}, {r['machine']['date']}",
         "",
-    ]
-    lines += [
         "Full refresh (enqueue → last row committed, run closed)",
         "| cities | API latency | workers | Celery s | cities/s | × floor | naive s | naive ÷ Celery |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -514,29 +534,22 @@ def report(r: dict) -> str:
             f"{row['cities'] / row['celery_s']:,.0f} | {row['celery_s'] / row['floor_s']:.2f} | {naive} | "
             f"{row['naive_s'] / row['celery_s']:.1f} |"
         )
-    lines += [
-        "",
-        "Floors (one process, same requests, one bulk upsert): "
-        + ", ".join(f"{k.replace('@', ' cities @')} ms: {v:.2f} s" for k, v in r["floors"].items()),
-    ]
-    growth = {}
+    floors = ", ".join(f"{k.replace('@', ' cities @')} ms: {v:.2f} s" for k, v in r["floors"].items())
+    lines += ["", f"Floors (one process, the same requests, one bulk upsert): {floors}"]
+    growth = []
     for row in r["refresh"]:
         if row["cities"] == 10_000:
             small = next(
-                x
-                for x in r["refresh"]
-                if x["cities"] == 1000
-                and x["latency_ms"] == row["latency_ms"]
-                and x["workers"] == row["workers"]
-            )
-            growth[f"{row['latency_ms']} ms, {row['workers']} worker(s)"] = (
-                row["celery_s"] / small["celery_s"]
-            )
+                x for x in r["refresh"]
+                if (x["cities"], x["latency_ms"], x["workers"]) == (1000, row["latency_ms"], row["workers"])
+            )  # fmt: skip
+            factor = row["celery_s"] / small["celery_s"]
+            growth.append(f"{row['latency_ms']} ms, {row['workers']} worker(s): {factor:.1f}")
     if growth:
-        lines.append(
-            "Time 10,000 ÷ 1,000 cities (10 = linear): "
-            + ", ".join(f"{k}: {v:.1f}" for k, v in growth.items())
-        )
+        lines.append("Time for 10,000 ÷ time for 1,000 cities (10 = linear): " + "; ".join(growth))
+    lines.append(
+        "* naive design extrapolated linearly from a sample (200 cities in --quick; 1,000 at 50 ms)."
+    )
     lines += [
         "",
         "Task overhead (no-op round trips per second)",
@@ -545,33 +558,27 @@ def report(r: dict) -> str:
     ]
     for row in r["overhead"]:
         lines.append(f"| {row['workers']} | {'stored' if row['stored'] else 'off'} | {row['per_s']:,.0f} |")
-    lines.append(
-        f"RabbitMQ floor (kombu publish, confirmed, + consume, one process): {r['kombu_floor_per_s']:,.0f}/s"
-    )
-    lines += [
+    floor = r["kombu_floor_per_s"]
+    lines.append(f"RabbitMQ floor (kombu: publish, confirmed, then consume; one process): {floor:,.0f}/s")
+    return lines
+
+
+def web_report(web: dict) -> list[str]:
+    lines = [
         "",
-        "Web path (wrk, 2 threads, 16 connections)",
+        "Web path (wrk, 2 threads, 16 connections; gunicorn with 2 workers)",
         "| via | endpoint | req/s | p50 ms | p99 ms | non-2xx |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for via in ("gunicorn", "nginx"):
-        for endpoint, m in r["web"][via].items():
+        for endpoint, m in web[via].items():
             figures = f"{m['rps']:,.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['errors']}"
             lines.append(f"| {via} | {endpoint} | {figures} |")
-        ratio = r["web"][via]["enqueue_refresh"]["p50_ms"] / r["web"][via]["city_detail"]["p50_ms"]
-        lines.append(f"p50 of the enqueue ÷ the plain JSON view via {via}: {ratio:.2f}")
-    mem = r["memory"]
-    lines += [
-        "",
-        f"Worker memory (2 processes): {mem}",
-        f"Web memory (2 gunicorn workers): {r['web']['web_rss_kib']}",
-    ]
-    if r.get("image_bytes"):
-        lines.append(f"Runtime image: {r['image_bytes'] / 1e6:.0f} MB")
-    lines.append(
-        "* naive design extrapolated linearly from a sample (200 cities in --quick; 1,000 at 50 ms)."
-    )
-    return "\n".join(lines)
+    for via in ("gunicorn", "nginx"):
+        ratio = web[via]["enqueue_refresh"]["p50_ms"] / web[via]["city_detail"]["p50_ms"]
+        lines.append(f"p50 of the enqueue ÷ p50 of the plain JSON view, via {via}: {ratio:.2f}")
+    lines.append(f"Web memory (gunicorn, KiB) before and after the load: {web['web_rss_kib']}")
+    return lines
 
 
 if __name__ == "__main__":

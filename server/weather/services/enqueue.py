@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from amqp.exceptions import AMQPError
 from celery.canvas import Signature
-from django.db import connection, transaction
+from django.db import transaction
 from django_celery_results.models import TaskResult
 from kombu.exceptions import KombuError
 
@@ -53,15 +53,11 @@ def task_enqueue_on_commit(
 
 
 def _pending_row_create(task_id: str, task_name: str) -> None:
-    # The worker rewrites this row moments later, and a row lost in a database crash only makes the
-    # status URL answer 404 until then; so the request need not wait for PostgreSQL to flush it.
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        TaskResult.objects.get_or_create(
-            task_id=task_id, defaults={"status": "PENDING", "task_name": task_name}
-        )
+    # One INSERT ... ON CONFLICT DO NOTHING: a third of what get_or_create's SELECT, savepoint and
+    # INSERT cost on the request path (measured with py-spy under wrk, docs/performance.md).
+    TaskResult.objects.bulk_create(
+        [TaskResult(task_id=task_id, status="PENDING", task_name=task_name)], ignore_conflicts=True
+    )
 
 
 def _json_error(reason: str) -> str:
