@@ -213,6 +213,10 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
+# Celery's Django fixup closes the database connection around every task unless this is set: a new
+# PostgreSQL connection per task was a fifth of a short task's time (py-spy, docs/performance.md).
+# server_config/celery.py still drops connections past POSTGRES_CONN_MAX_AGE or broken, per task.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 0, minimum=0) or None
 
 CELERY_BEAT_SCHEDULER = "server_config.beat:LivenessDatabaseScheduler"
