@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "server"), str(REPO)]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 import bench.settings  # noqa: E402,F401  (sets the environment before Django reads it)
+from tests.polling import stop, wait_for  # noqa: E402
 
 OUT = REPO / "build" / "bench"
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "server"), str(REPO)])}
@@ -99,12 +100,7 @@ def process(args: list[str], *, name: str, ready=None, cwd: Path = REPO / "serve
                 time.sleep(0.2)
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, timeout=60)
 
 
 def stub_process():
@@ -158,15 +154,6 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-def wait_until(predicate, *, timeout: float, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise TimeoutError("benchmark step did not finish in time")
-        time.sleep(interval)
-    return value
-
-
 # --- 1. full refresh ----------------------------------------------------------------------------
 
 
@@ -209,7 +196,7 @@ def refresh_celery(city_ids: list[int]) -> float:
     WeatherData.objects.all().delete()
     started = time.time()
     run = refresh_run_enqueue()
-    run = wait_until(
+    run = wait_for(
         lambda: PipelineRun.objects.filter(pk=run.pk, state__in=PipelineRun.FINISHED_STATES).first(),
         timeout=900,
     )
@@ -226,7 +213,7 @@ def refresh_naive(city_ids: list[int]) -> float:
     started = time.perf_counter()
     for city_id in city_ids:
         fetch_one_naive.delay(city_id)
-    wait_until(lambda: WeatherData.objects.count() >= len(city_ids), timeout=1800, interval=0.2)
+    wait_for(lambda: WeatherData.objects.count() >= len(city_ids), timeout=1800, interval=0.2)
     return time.perf_counter() - started
 
 
@@ -245,7 +232,7 @@ def noop_round_trips(count: int, *, stored: bool) -> float:
         task.delay()
     # Unstored tasks leave no trace: a stored one queued behind them shows when the queue is through.
     sentinel = noop.delay()
-    wait_until(
+    wait_for(
         lambda: (
             TaskResult.objects.filter(task_name="bench.naive.noop", status="SUCCESS").count()
             >= (count + 1 if stored else 1)
@@ -363,7 +350,7 @@ def web_path(seconds: int) -> dict:
                 nginx = subprocess.Popen(
                     ["nginx", "-c", str(conf), "-p", str(OUT)], stderr=subprocess.DEVNULL
                 )
-                wait_until(up(f"{base}/healthz"), timeout=30)
+                wait_for(up(f"{base}/healthz"), timeout=30)
             results[label] = {
                 "healthz": wrk(f"{base}/healthz", seconds=seconds),
                 "city_detail": wrk(f"{base}/api/cities/{city.id}/", seconds=seconds),
@@ -396,7 +383,7 @@ def worker_memory(worker, first: int, total: int) -> dict:
     for mark in (first, total):
         for i in range(done, mark):
             fetch_weather_for_city.delay(city_ids[i % len(city_ids)])
-        wait_until(
+        wait_for(
             lambda m=mark: TaskResult.objects.filter(status="SUCCESS").count() >= m,
             timeout=1800,
             interval=0.5,

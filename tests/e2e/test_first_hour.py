@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.stack.stack import REPO, wait_for
+from tests.polling import wait_for
+from tests.stack.stack import REPO
 
 SCREENSHOTS = REPO / "build" / "e2e"
 FINISHED = ("success", "partial", "failure")

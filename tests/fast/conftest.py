@@ -4,8 +4,6 @@ local Open-Meteo stand-in. Nothing is eager or mocked but the weather API itself
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,23 +12,10 @@ from django_celery_results.models import TaskResult
 
 from server_config.celery import app
 from tests.openmeteo_stub import OpenMeteoStub
+from tests.polling import stop, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER_LOG = REPO / "build" / "test-worker.log"
-
-
-def wait_for(
-    predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
-):
-    """Poll until `predicate` returns something truthy; the machine is shared, so bounds are generous."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 def task_done(task_id: str, *, timeout: float = 30.0) -> TaskResult:
@@ -103,12 +88,7 @@ def celery_worker(django_db_setup, django_db_blocker, openmeteo_stub):
             raise RuntimeError(f"the worker exited with {worker.returncode}; see {WORKER_LOG}")
         yield hostname
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop(worker)
         log.close()
         with app.connection_for_write() as conn:
             conn.default_channel.queue_delete(queue)

@@ -5,7 +5,8 @@ import uuid
 import pytest
 from django.test import Client
 
-from tests.fast.conftest import task_done, wait_for
+from tests.fast.conftest import task_done
+from tests.polling import wait_for
 from weather.models import City, PipelineRun, WeatherData
 
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from tests.fast.conftest import task_done, wait_for
+from tests.fast.conftest import task_done
+from tests.polling import wait_for
 from weather.models import City, EtlRow, PipelineRun, WeatherData
 from weather.services.etl import clean_row, etl_run_enqueue
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.fast.conftest import task_done, wait_for
+from tests.fast.conftest import task_done
+from tests.polling import wait_for
 from weather.models import City, PipelineRun, WeatherData
 from weather.services.runs import refresh_run_enqueue
 from weather.tasks import cleanup_old_weather_data, fetch_weather_batch, fetch_weather_for_city

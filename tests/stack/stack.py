@@ -7,7 +7,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -155,14 +154,3 @@ def running_stack(workdir: Path, **overrides: str) -> Iterator[Stack]:
         for kind in ("container", "volume", "network")
     }  # fmt: skip
     assert not any(leftovers.values()), f"the stack left {leftovers} behind"
-
-
-def wait_for(predicate, *, timeout: float = 120, interval: float = 1.0, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
-        time.sleep(interval)

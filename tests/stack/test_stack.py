@@ -4,7 +4,7 @@
 import subprocess
 import time
 
-from tests.stack.stack import wait_for
+from tests.polling import wait_for
 
 LONG_RUNNING = {"db", "rabbitmq", "web", "celery", "beat", "flower", "nginx", "openmeteo"}
 
