@@ -1,0 +1,92 @@
+"""The first hour's quickest part against `make dev`: the native stack on SQLite and the filesystem
+broker, started by the README's command, then stopped with Ctrl-C as a user would."""
+
+import json
+import os
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from base64 import b64encode
+
+import pytest
+
+from tests.openmeteo_stub import OpenMeteoStub
+from tests.polling import stop, wait_for
+from tests.stack.stack import REPO, free_port
+
+
+def get(url: str, auth: str | None = None, method: str = "GET", body: dict | None = None):
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
+    request.add_header("Content-Type", "application/json")
+    if auth:
+        request.add_header("Authorization", "Basic " + b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, None
+    except OSError:  # not listening yet
+        return None, None
+
+
+@pytest.fixture
+def dev_stack(tmp_path):
+    web, flower = free_port(), free_port()
+    with OpenMeteoStub() as stub:
+        env = {
+            **os.environ,
+            "DJANGO_SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+            "CELERY_BROKER_FILESYSTEM_DIR": str(tmp_path / "broker"),
+            "BEAT_LIVENESS_FILE": str(tmp_path / "beat-alive"),
+            "WEATHER_API_URL": stub.forecast_url,
+            "GEOCODING_API_URL": stub.geocoding_url,
+            "DEV_WEB_PORT": str(web),
+            "DEV_FLOWER_PORT": str(flower),
+        }
+        for name in ("DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL", "RABBITMQ_URL", "USE_POSTGRES"):
+            env.pop(name, None)
+        log = (tmp_path / "make-dev.log").open("w")
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "dev"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            yield f"http://127.0.0.1:{web}", f"http://127.0.0.1:{flower}", process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the user's terminal
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    stop(process)
+            log.close()
+
+
+def test_make_dev_serves_the_api_runs_tasks_and_flower_then_stops_on_ctrl_c(dev_stack):
+    web, flower, process = dev_stack
+    wait_for(lambda: get(f"{web}/readyz")[0] == 200, timeout=120, what="make dev to be ready")
+    status, city = get(
+        f"{web}/api/cities/", method="POST", body={"name": "Devtown", "latitude": 10, "longitude": 10}
+    )
+    assert status == 201
+    status, queued = get(f"{web}/api/cities/{city['id']}/refresh/", method="POST", body={})
+    assert status == 202
+    task = wait_for(
+        lambda: (t := get(queued["status_url"])[1]) and t["state"] in ("SUCCESS", "FAILURE") and t,
+        timeout=60,
+        what="the refresh through the filesystem broker",
+    )
+    assert task["state"] == "SUCCESS", task
+    assert len(get(f"{web}/api/cities/{city['id']}/weather/")[1]) == 1
+    assert get(f"{flower}/api/workers")[0] == 401
+    workers = wait_for(lambda: get(f"{flower}/api/workers?refresh=1", auth="admin:dev-only")[1], timeout=30)
+    assert any(name.startswith("celery@") for name in workers)
+
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=30) is not None
+    leftovers = subprocess.run(
+        ["pgrep", "-g", str(process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    assert leftovers == []
