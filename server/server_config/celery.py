@@ -4,14 +4,28 @@ import os
 
 from celery import Celery
 from celery.signals import task_prerun
+from celery.utils.log import get_logger
 from django.db import close_old_connections
 
+from task_queue.dead_letters import DeclareDeadLetterQueues
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server_config.settings")
+
+logger = get_logger(__name__)
 
 app = Celery("server_config")
 # Every CELERY_* Django setting configures the app, so settings.py is the only place to look.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.steps["consumer"].add(DeclareDeadLetterQueues)
+
+
+@task_prerun.connect
+def _redelivery_logged(task=None, task_id=None, **kwargs) -> None:
+    # At-least-once delivery at work: an earlier delivery of this message never finished (its
+    # worker died, stopped or lost the broker). Operators count these lines; the write is idempotent.
+    if task is not None and (task.request.delivery_info or {}).get("redelivered"):
+        logger.warning("Task %s[%s] redelivered: an earlier delivery did not finish", task.name, task_id)
 
 
 @task_prerun.connect

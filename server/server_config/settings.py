@@ -17,6 +17,7 @@ from server_config.env import (
     env_str,
     env_url,
 )
+from task_queue.queues import task_queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_celery_beat",
     "weather",
+    "task_queue",
 ]
 
 MIDDLEWARE = [
@@ -210,6 +212,14 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=2)
 if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be greater than CELERY_TASK_SOFT_TIME_LIMIT.")
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# How many times RabbitMQ hands out one message before it dead-letters it (task_queue/queues.py):
+# a task that kills its worker process every time stops there instead of looping forever.
+CELERY_TASK_DELIVERY_LIMIT = env_int("CELERY_TASK_DELIVERY_LIMIT", 10, minimum=1, maximum=1000)
+if urlsplit(CELERY_BROKER_URL).scheme != "filesystem":
+    CELERY_TASK_QUEUES = [task_queue(CELERY_TASK_DEFAULT_QUEUE, delivery_limit=CELERY_TASK_DELIVERY_LIMIT)]
+    CELERY_TASK_DEFAULT_EXCHANGE = CELERY_TASK_DEFAULT_QUEUE
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_TASK_DEFAULT_ROUTING_KEY = CELERY_TASK_DEFAULT_QUEUE
 CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True

@@ -27,10 +27,15 @@ logger = get_task_logger(__name__)
 
 MAX_RETRIES = 3
 # A database restart or an overloaded API passes; a bad request or a missing row does not.
-TRANSIENT_ERRORS = (TransientAPIError, OperationalError, InterfaceError)
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+TRANSIENT_ERRORS = (TransientAPIError, *DATABASE_ERRORS)
+# A database outage (a restart, a failover) outlasts an API hiccup: more retries, the same backoff,
+# together about eight minutes with the default 2 s base before a task gives up.
+DATABASE_MAX_RETRIES = 8
 # An import of a large file streams for minutes; everything else finishes in seconds.
 ETL_SOFT_TIME_LIMIT = 300
 ETL_TIME_LIMIT = 330
+MIN_RETRY_DELAY = 1.0
 
 
 class FetchFailedError(Exception):
@@ -44,19 +49,39 @@ def retry_countdown(retries: int, retry_after: float | None = None) -> float:
     )
     # Half fixed, half random: no immediate retries, and workers hit by one outage spread out.
     delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-    return max(delay, retry_after or 0.0)
+    # RabbitMQ's native delayed delivery (quorum queues) counts whole seconds, from 1.
+    return max(delay, retry_after or 0.0, MIN_RETRY_DELAY)
+
+
+def retry_budget(exc: Exception) -> int:
+    return DATABASE_MAX_RETRIES if isinstance(exc, DATABASE_ERRORS) else MAX_RETRIES
+
+
+def _retry(task, exc: Exception, what: str):
+    """The Retry to raise for a transient error; past the budget, Celery raises `exc` itself."""
+    budget = retry_budget(exc)
+    logger.warning("%s: %s (retry %d of %d)", what, exc, task.request.retries + 1, budget)
+    countdown = retry_countdown(task.request.retries, getattr(exc, "retry_after", None))
+    return task.retry(exc=exc, countdown=countdown, max_retries=budget)
+
+
+# Bookkeeping tasks retry a database outage by themselves; their work is idempotent.
+_RETRY_DATABASE_ERRORS = {
+    "autoretry_for": DATABASE_ERRORS,
+    "max_retries": DATABASE_MAX_RETRIES,
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+}
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES)
 def fetch_weather_for_city(self, city_id: int) -> dict:
-    city = city_get(city_id)
     try:
+        city = city_get(city_id)
         outcome = weather_fetch_for_cities(city_ids=[city.id])
     except TRANSIENT_ERRORS as exc:
-        logger.warning("City %s: %s (retry %d of %d)", city_id, exc, self.request.retries + 1, MAX_RETRIES)
-        raise self.retry(
-            exc=exc, countdown=retry_countdown(self.request.retries, getattr(exc, "retry_after", None))
-        ) from exc
+        raise _retry(self, exc, f"City {city_id}") from exc
     if city.id in outcome.failed:
         raise FetchFailedError(f"{city}: {outcome.failed[city.id]}")
     logger.info("Fetched weather for %s (city %s), observed at %s", city, city.id, outcome.ok[city.id])
@@ -70,18 +95,10 @@ def fetch_weather_batch(self, city_ids: list[int]) -> dict:
     try:
         outcome = weather_fetch_for_cities(city_ids=city_ids)
     except TRANSIENT_ERRORS as exc:
-        if self.request.retries < MAX_RETRIES:
-            logger.warning(
-                "Batch of %d cities: %s (retry %d of %d)",
-                len(city_ids),
-                exc,
-                self.request.retries + 1,
-                MAX_RETRIES,
-            )
-            raise self.retry(
-                exc=exc, countdown=retry_countdown(self.request.retries, getattr(exc, "retry_after", None))
-            ) from exc
-        outcome = FetchOutcome.all_failed(city_ids, f"gave up after {MAX_RETRIES} retries: {exc}")
+        if self.request.retries < retry_budget(exc):
+            raise _retry(self, exc, f"Batch of {len(city_ids)} cities") from exc
+        reason = f"gave up after {self.request.retries} retries: {exc}"
+        outcome = FetchOutcome.all_failed(city_ids, reason)
     except PermanentAPIError as exc:
         outcome = FetchOutcome.all_failed(city_ids, str(exc))
     logger.info(
@@ -93,7 +110,7 @@ def fetch_weather_batch(self, city_ids: list[int]) -> dict:
     return {**outcome.as_result(), "worker": self.request.hostname}
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, **_RETRY_DATABASE_ERRORS)
 def update_all_weather_data(self) -> dict:
     """Refresh every active city: batches fanned out as a chord whose callback closes the run."""
     total = selectors.city_list(active=True).count()
@@ -108,7 +125,7 @@ def update_all_weather_data(self) -> dict:
     return {"run_id": run.id, "cities": total, "batches": len(batches)}
 
 
-@shared_task
+@shared_task(**_RETRY_DATABASE_ERRORS)
 def finish_refresh_run(batch_results: list[dict], run_id: int) -> dict:
     run = refresh_run_finish(run_id=run_id, batch_results=batch_results)
     logger.info("Refresh run %s %s: %d ok, %d failed", run.id, run.state, run.cities_ok, run.cities_failed)
@@ -120,7 +137,7 @@ def finish_refresh_run(batch_results: list[dict], run_id: int) -> dict:
     }
 
 
-@shared_task
+@shared_task(**_RETRY_DATABASE_ERRORS)
 def pipeline_run_failed(request, exc, traceback, run_id: int) -> None:
     """Errback of a run's workflow: a step failed for good, so the run is closed with the reason."""
     reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc)
@@ -128,7 +145,7 @@ def pipeline_run_failed(request, exc, traceback, run_id: int) -> None:
     run_fail(run_id=run_id, reason=reason)
 
 
-@shared_task
+@shared_task(**_RETRY_DATABASE_ERRORS)
 def cleanup_old_weather_data() -> dict:
     days = settings.WEATHER_RETENTION_DAYS
     deleted = observations_delete_older_than(days=days)

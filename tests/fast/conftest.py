@@ -11,6 +11,7 @@ from django.conf import settings
 from django_celery_results.models import TaskResult
 
 from server_config.celery import app
+from task_queue.queues import dead_letter_queue_name
 from tests.openmeteo_stub import OpenMeteoStub
 from tests.polling import stop, wait_for
 
@@ -25,6 +26,14 @@ def task_done(task_id: str, *, timeout: float = 30.0) -> TaskResult:
         timeout=timeout,
         what=f"task {task_id} to finish",
     )
+
+
+def queue_depth(queue: str | None = None) -> int:
+    """Messages ready in a queue of the real broker (this session's task queue by default)."""
+    with app.connection_for_write() as conn:
+        return conn.default_channel.queue_declare(
+            queue or settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
+        ).message_count
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +101,7 @@ def celery_worker(django_db_setup, django_db_blocker, openmeteo_stub):
         log.close()
         with app.connection_for_write() as conn:
             conn.default_channel.queue_delete(queue)
+            conn.default_channel.queue_delete(dead_letter_queue_name(queue))
 
 
 def _require_services() -> None:

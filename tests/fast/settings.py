@@ -36,6 +36,8 @@ _defaults = {
     "WEATHER_RETRY_BACKOFF_SECONDS": "0.2",
     "WEATHER_RETRY_BACKOFF_MAX_SECONDS": "1",
     "WEATHER_BATCH_SIZE": "5",
+    # A poison message reaches its dead-letter queue after 3 deliveries instead of 10.
+    "CELERY_TASK_DELIVERY_LIMIT": "3",
     "ETL_IMPORT_DIR": os.path.join(_scratch, "imports"),
     "BEAT_LIVENESS_FILE": os.path.join(_scratch, "beat-alive"),
     "DJANGO_LOG_LEVEL": "WARNING",
@@ -45,3 +47,6 @@ for _name, _value in _defaults.items():
 os.makedirs(os.environ["ETL_IMPORT_DIR"], exist_ok=True)
 
 from server_config.settings import *  # noqa: E402, F403
+
+# The worker of this tier also runs tasks that inject faults (a task that kills its own process).
+CELERY_IMPORTS = ["tests.fast.fault_tasks"]

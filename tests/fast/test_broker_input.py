@@ -1,5 +1,5 @@
-"""Bad messages on the real broker: each is refused and logged, the queue does not keep it, and the
-worker goes on consuming."""
+"""Bad messages on the real broker: each is refused and logged, leaves the task queue (a message Celery
+rejects is kept in the dead-letter queue for an operator), and the worker goes on consuming."""
 
 import json
 import pickle
@@ -10,18 +10,11 @@ from django.conf import settings
 from kombu import Exchange, Producer
 
 from server_config.celery import app
-from tests.fast.conftest import WORKER_LOG, task_done
+from task_queue.dead_letters import dead_letters_list
+from tests.fast.conftest import WORKER_LOG, queue_depth, task_done
 from tests.polling import wait_for
 from weather.models import City, WeatherData
 from weather.tasks import fetch_weather_for_city
-
-
-def queue_depth() -> int:
-    with app.connection_for_write() as conn:
-        return conn.default_channel.queue_declare(
-            settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
-        ).message_count
-
 
 FETCH = "weather.tasks.fetch_weather_for_city"
 
@@ -63,20 +56,30 @@ def still_consuming() -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type", "task", "logged"),
+    ("body", "content_type", "task", "logged", "dead_lettered"),
     [
         (json.dumps([[1], {}, {}]).encode(), "application/json", "weather.tasks.no_such_task",
-         "Received unregistered task of type 'weather.tasks.no_such_task'"),
+         "Received unregistered task of type 'weather.tasks.no_such_task'", True),
         (pickle.dumps(((1,), {}, {})), "application/x-python-serialize", FETCH,
-         "Refusing to deserialize untrusted content of type pickle"),
-        (b"{this is not json", "application/json", FETCH, "Can't decode message body"),
+         "Refusing to deserialize untrusted content of type pickle", True),
+        (b"{this is not json", "application/json", FETCH, "Can't decode message body", False),
     ],
     ids=["unregistered-task", "pickle", "invalid-json"],
 )  # fmt: skip
-def test_a_bad_message_is_refused_logged_and_dropped(worker, body, content_type, task, logged):
-    publish_raw(body, content_type=content_type, task=task)
+def test_a_bad_message_is_refused_logged_and_leaves_the_queue(
+    worker, body, content_type, task, logged, dead_lettered
+):
+    task_id = publish_raw(body, content_type=content_type, task=task)
     wait_for(lambda: worker_log_mentions(logged), timeout=30, what=f"the worker to log {logged!r}")
     wait_for(lambda: queue_depth() == 0, timeout=30, what="the queue to drop the bad message")
+    with app.connection_for_write() as conn:
+        letters = dead_letters_list(conn, queue_name=settings.CELERY_TASK_DEFAULT_QUEUE)
+    dead = {letter.task_id: letter for letter in letters}
+    if dead_lettered:
+        # Kept for an operator to read (`make dead-letters`); Celery rejected it, nothing ran.
+        assert dead[task_id].reason == "rejected" and dead[task_id].task_name == task
+    else:
+        assert task_id not in dead
     still_consuming()
 
 
