@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from server_config.beat import SchedulerLock
 from tests.fast.conftest import task_done
 from tests.polling import wait_for
 from weather.models import City, PipelineRun, WeatherData
@@ -178,3 +179,16 @@ def test_beat_copies_the_schedule_into_the_database(transactional_db):
     assert tasks["update-all-weather-data"].crontab.hour == "*/3"
     assert tasks["cleanup-old-weather-data"].crontab.hour == "1"
     assert tasks["update-all-weather-data"].enabled
+
+
+def test_only_one_beat_holds_the_scheduler_lock_and_a_standby_takes_over(transactional_db):
+    first, second = SchedulerLock(), SchedulerLock()
+    try:
+        assert first.held() and first.held()
+        assert not second.held()
+        first.release()  # the active beat's session ends (stopped, killed, or cut off)
+        assert second.held()
+        assert not first.held()
+    finally:
+        first.release()
+        second.release()

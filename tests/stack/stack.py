@@ -30,6 +30,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Runs inside the stand-in's container: argv = path, method; stdin = the JSON body, if any.
+_STUB_CLIENT = (
+    "import sys, urllib.request as u; body = sys.stdin.buffer.read() or None; "
+    "r = u.Request('http://127.0.0.1:8080' + sys.argv[1], data=body, method=sys.argv[2], "
+    "headers={'Content-Type': 'application/json'}); "
+    "sys.stdout.write(u.urlopen(r, timeout=10).read().decode())"
+)
+
+
 @dataclass
 class Response:
     status: int
@@ -88,9 +97,11 @@ class Stack:
             "-f", str(REPO / "docker-compose.yml"), "-f", str(REPO / "tests/stack/compose.test.yml"), *args,
         ]  # fmt: skip
 
-    def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    def compose(
+        self, *args: str, timeout: float = 600, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            self.compose_args(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout
+            self.compose_args(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout, input=input
         )
         if check and result.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -100,6 +111,24 @@ class Stack:
         return self.compose(
             "exec", "-T", "db", "psql", "-U", "fbrain", "-d", "fbrain", "-tAc", query
         ).stdout.strip()
+
+    def django(self, code: str, *, service: str = "web", timeout: float = 600) -> str:
+        """Run Python in a container's Django (manage.py shell); its last line of output."""
+        out = self.compose("exec", "-T", service, "python", "manage.py", "shell", "-c", code, timeout=timeout)
+        lines = out.stdout.strip().splitlines()
+        return lines[-1] if lines else ""
+
+    def stub(self, path: str, payload: dict | None = None) -> dict:
+        """The Open-Meteo stand-in's control API (/_stub/config, /_stub/reset, /_stub/stats)."""
+        method = "GET" if payload is None else "POST"
+        out = self.compose(
+            "exec", "-T", "openmeteo", "python", "-c", _STUB_CLIENT, path, method,
+            input=json.dumps(payload) if payload is not None else "",
+        ).stdout  # fmt: skip
+        return json.loads(out) if out.strip() else {}
+
+    def container_ids(self, service: str) -> list[str]:
+        return sorted(self.compose("ps", "-q", service).stdout.split())
 
     def containers(self, *services: str) -> list[dict]:
         out = self.compose("ps", "-a", "--format", "json", *services).stdout
