@@ -12,7 +12,7 @@ WORKERS ?= 2
 ##@ Help
 .PHONY: help
 help: ## List the targets, one line each
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)}' $(MAKEFILE_LIST)
 
 ##@ Native (no Docker)
 $(BIN)/.installed: server/requirements.txt server/requirements-dev.txt
@@ -44,7 +44,7 @@ format: venv ## Format with ruff
 	$(BIN)/ruff format .
 
 .PHONY: test
-test: lint test-fast test-stack e2e ## Run every tier: lint, the fast tier, the Compose tier, the first-hour scenario
+test: lint test-fast test-stack e2e test-faults ## Run every tier: lint, fast, Compose, first hour, faults
 
 .PHONY: test-fast
 test-fast: venv ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
@@ -132,6 +132,14 @@ purge: ## Delete every waiting task from the queues (asks first)
 	  [ "$$answer" = purge ] || { echo "Nothing deleted."; exit 1; }
 	$(COMPOSE) exec celery celery -A server_config purge -f
 
+.PHONY: dead-letters
+dead-letters: ## List the tasks that reached their delivery limit (the dead-letter queue)
+	$(COMPOSE) exec celery python manage.py dead_letters list
+
+.PHONY: requeue-dead-letters
+requeue-dead-letters: ## Send dead letters back to their queue: IDS="id ..." or every one when IDS is empty
+	$(COMPOSE) exec celery python manage.py dead_letters requeue $(if $(IDS),$(IDS),--all)
+
 .PHONY: flower
 flower: ## Print Flower's URL
 	@set -a; [ -f .env ] && source .env; set +a; echo "Flower: $(URL)/flower/ (user $${FLOWER_USER:-admin})"
@@ -153,6 +161,14 @@ chromium:
 e2e: venv engine chromium ## A new user's first hour: the stack through nginx, Flower, make targets, a browser
 	tests/stack/images/build.sh
 	$(BIN)/pytest -p no:django tests/e2e
+
+.PHONY: test-faults
+test-faults: venv engine ## Inject faults into real processes and containers; rewrite docs/reliability.md's table
+	rm -rf build/reliability
+	$(BIN)/pytest --ds=tests.fast.settings -m fault tests/fast
+	tests/stack/images/build.sh
+	$(BIN)/pytest -p no:django tests/faults
+	$(BIN)/python -m tests.reliability
 
 .PHONY: screenshots
 screenshots: e2e ## Refresh the README's pictures from the first-hour scenario's browser

@@ -21,6 +21,8 @@ _scratch = os.environ.setdefault("FBRAIN_TEST_SCRATCH", tempfile.mkdtemp(prefix=
 _defaults = {
     "DJANGO_SECRET_KEY": "fast-tier-test-key-not-secret-0123456789abcdefghijklmnopqrstuvwxyz",
     "DJANGO_DEBUG": "false",
+    # The test client speaks plain HTTP; test_settings checks the HTTPS settings on their own.
+    "DJANGO_HTTPS": "false",
     "DJANGO_ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
     "USE_POSTGRES": "true",
     "POSTGRES_DB": "fbrain",

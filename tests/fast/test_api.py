@@ -107,6 +107,18 @@ def test_a_body_that_is_not_json_is_a_400(api, db):
     assert "JSON parse error" in response.json()["message"]
 
 
+@pytest.mark.parametrize("path", ["/api/cities/", "/api/pipeline/etl/"])
+def test_an_oversized_body_is_a_413_naming_the_limit(api, db, settings, path):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+    response = post(api, path, {"name": "x" * 10_000, "latitude": 1, "longitude": 2})
+    assert response.status_code == 413
+    assert response.json() == {
+        "message": "The request body is larger than 4096 bytes.",
+        "extra": {"max_bytes": 4096},
+    }
+    assert not City.objects.exists()
+
+
 def test_a_form_body_is_a_415(api, db):
     response = api.post("/api/cities/", {"name": "Lyon"})
     assert response.status_code == 415
@@ -121,9 +133,16 @@ def test_it_lists_cities_with_their_latest_reading(api, paris):
     assert body["results"][0]["latest_temperature"] is None
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=abc", "offset=-1"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=1001", "limit=abc", "offset=-1", "offset=9223372036854775808"]
+)
 def test_bad_paging_is_a_400(api, db, query):
     assert api.get(f"/api/cities/?{query}").status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/api/cities/{}/", "/api/cities/{}/weather/", "/api/runs/{}/"])
+def test_an_id_beyond_the_database_range_is_a_404_not_a_500(api, db, path):
+    assert api.get(path.format(2**70)).status_code == 404
 
 
 def test_it_shows_one_city_and_404s_an_unknown_one(api, paris):

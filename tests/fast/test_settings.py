@@ -18,7 +18,7 @@ VALID = {
 }
 
 
-def start(**overrides) -> subprocess.CompletedProcess:
+def start(*command: str, **overrides) -> subprocess.CompletedProcess:
     base = {
         k: v
         for k, v in os.environ.items()
@@ -28,7 +28,7 @@ def start(**overrides) -> subprocess.CompletedProcess:
     environment = {**base, **VALID, **overrides, "DJANGO_SETTINGS_MODULE": "server_config.settings"}
     environment = {k: v for k, v in environment.items() if v is not None}
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, "manage.py", *(command or ["check"])],
         cwd=SERVER,
         env=environment,
         capture_output=True,
@@ -40,6 +40,24 @@ def start(**overrides) -> subprocess.CompletedProcess:
 def test_it_starts_with_valid_settings():
     result = start()
     assert result.returncode == 0, result.stderr
+
+
+def test_the_deployment_checklist_reports_nothing_with_production_settings():
+    # What the stack's web container runs with: PostgreSQL, RabbitMQ, debug off, HTTPS on by default.
+    result = start(
+        "check", "--deploy", "--fail-level", "DEBUG",
+        DJANGO_SECRET_KEY="q8Vt3-mZ0pLr7Xc2sN9kWb4Hy1Ue6JaD5fGo8TiQ0vRlMnSx_zPw",
+        USE_POSTGRES="true", POSTGRES_DB="fbrain", POSTGRES_USER="fbrain", POSTGRES_HOST="db",
+        DJANGO_ALLOWED_HOSTS="weather.example.org",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
+
+
+def test_the_deployment_checklist_names_what_plain_http_gives_up():
+    result = start("check", "--deploy", DJANGO_HTTPS="false", DJANGO_ALLOWED_HOSTS="weather.example.org")
+    for check in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert check in result.stderr + result.stdout, check
 
 
 @pytest.mark.parametrize(

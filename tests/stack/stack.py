@@ -62,6 +62,7 @@ class Stack:
         env = {
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_DEBUG": "false",
+            "DJANGO_HTTPS": "false",
             "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
             "DJANGO_CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
             "POSTGRES_DB": "fbrain",
@@ -108,9 +109,11 @@ class Stack:
         return result
 
     def sql(self, query: str) -> str:
+        # On stdin: a query may list thousands of ids, more than one argument may hold.
         return self.compose(
-            "exec", "-T", "db", "psql", "-U", "fbrain", "-d", "fbrain", "-tAc", query
-        ).stdout.strip()
+            "exec", "-T", "db", "psql", "-U", "fbrain", "-d", "fbrain", "-tAq", "-v", "ON_ERROR_STOP=1",
+            input=query,
+        ).stdout.strip()  # fmt: skip
 
     def django(self, code: str, *, service: str = "web", timeout: float = 600) -> str:
         """Run Python in a container's Django (manage.py shell); its last line of output."""

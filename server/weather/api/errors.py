@@ -1,6 +1,7 @@
 """One place where errors become HTTP answers: `{"message": ..., "extra": {...}}`, never a traceback."""
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -23,6 +24,12 @@ def api_exception_handler(exc, context):
         )
         headers = {"Retry-After": "5"} if code == status.HTTP_503_SERVICE_UNAVAILABLE else None
         return Response({"message": exc.message, "extra": exc.extra}, status=code, headers=headers)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            {"message": f"The request body is larger than {limit} bytes.", "extra": {"max_bytes": limit}},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -58,7 +58,7 @@ class WeatherDataSerializer(serializers.ModelSerializer):
 
 class LimitSerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=50)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000_000, default=0)
 
 
 class RunFilterSerializer(LimitSerializer):

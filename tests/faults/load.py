@@ -1,0 +1,143 @@
+"""Load for the fault tests, and the accounting that proves nothing was lost or stored twice.
+
+Each test works on cities of its own (a name prefix), one fetch task per city, so its figures are
+read straight from PostgreSQL: every city must end with exactly one observation, every task in
+SUCCESS, and the workers' logs say which deliveries were redeliveries.
+"""
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+
+from tests.polling import wait_for
+from tests.stack.stack import Stack
+
+
+def cities_create(stack: Stack, prefix: str, count: int) -> None:
+    stack.django(
+        "from weather.models import City\n"
+        f"City.objects.bulk_create([City(name='{prefix}-%05d' % i, country='ZZ', "
+        f"latitude=round(-60 + (i * 0.37) % 120, 2), longitude=round(-170 + (i * 0.71) % 340, 2)) "
+        f"for i in range({count})])\nprint('ok')"
+    )
+
+
+def fetches_enqueue(stack: Stack, prefix: str) -> list[str]:
+    """One fetch_weather_for_city per city of `prefix`, published from the web container."""
+    out = stack.django(
+        "import json\nfrom weather.models import City\nfrom weather.tasks import fetch_weather_for_city\n"
+        f"ids = City.objects.filter(name__startswith='{prefix}-').values_list('id', flat=True)\n"
+        "print(json.dumps([fetch_weather_for_city.delay(i).id for i in ids]))"
+    )
+    return json.loads(out)
+
+
+@dataclass
+class Tally:
+    sent: int
+    succeeded: int
+    failed: int
+    stored_once: int
+    missing: int
+    duplicates: int
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed
+
+
+def tally(stack: Stack, prefix: str, task_ids: list[str]) -> Tally:
+    ids = ",".join(f"'{task_id}'" for task_id in task_ids)
+    states = dict(
+        line.split("|")
+        for line in stack.sql(
+            f"SELECT status, count(*) FROM django_celery_results_taskresult "
+            f"WHERE task_id IN ({ids}) GROUP BY status"
+        ).splitlines()
+    )
+    once, missing, extra = stack.sql(
+        "SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n = 0), "
+        "coalesce(sum(greatest(n - 1, 0)), 0) FROM (SELECT c.id, count(w.id) AS n FROM weather_city c "
+        f"LEFT JOIN weather_weatherdata w ON w.city_id = c.id WHERE c.name LIKE '{prefix}-%' "
+        "GROUP BY c.id) AS per_city"
+    ).split("|")
+    return Tally(
+        sent=len(task_ids),
+        succeeded=int(states.get("SUCCESS", 0)),
+        failed=int(states.get("FAILURE", 0)),
+        stored_once=int(once),
+        missing=int(missing),
+        duplicates=int(extra),
+    )
+
+
+def tally_when_finished(stack: Stack, prefix: str, task_ids: list[str], *, timeout: float) -> Tally:
+    return wait_for(
+        lambda: (t := tally(stack, prefix, task_ids)).finished == t.sent and t,
+        timeout=timeout,
+        interval=2,
+        what=f"the {len(task_ids)} tasks of {prefix} to finish",
+    )
+
+
+def tasks_running(stack: Stack, prefix: str, task_ids: list[str], at_least: int = 1) -> Tally:
+    """Wait until the load is under way: some tasks done, most still to come."""
+    return wait_for(
+        lambda: (t := tally(stack, prefix, task_ids)).succeeded >= at_least and t,
+        timeout=120,
+        interval=0.5,
+        what=f"{prefix}'s tasks to start",
+    )
+
+
+_REDELIVERED = re.compile(r"\[([0-9a-f-]{36})\] redelivered")
+
+
+def redelivered(stack: Stack, task_ids: list[str], since: float) -> int:
+    """Deliveries the workers logged as redeliveries of these tasks since `since` (epoch seconds)."""
+    logs = stack.compose("logs", "--no-color", "--since", str(int(since) - 1), "celery", timeout=300).stdout
+    wanted = set(task_ids)
+    return sum(1 for match in _REDELIVERED.finditer(logs) if match.group(1) in wanted)
+
+
+def container_log(container_id: str) -> str:
+    out = subprocess.run(["docker", "logs", container_id], capture_output=True, text=True)
+    return out.stdout + out.stderr
+
+
+def log_count(stack: Stack, pattern: str, since: float, service: str = "celery") -> int:
+    logs = stack.compose("logs", "--no-color", "--since", str(int(since) - 1), service).stdout
+    return len(re.findall(pattern, logs))
+
+
+def restart_counts(stack: Stack, *services: str) -> dict[str, int]:
+    counts = {}
+    for service in services:
+        for cid in stack.container_ids(service):
+            out = subprocess.run(
+                ["docker", "inspect", "-f", "{{.Name}} {{.RestartCount}}", cid],
+                capture_output=True, text=True, check=True,
+            ).stdout.split()  # fmt: skip
+            counts[out[0].lstrip("/")] = int(out[1])
+    return counts
+
+
+def pool_processes(container_id: str) -> list[int]:
+    """Host pids of a worker container's pool processes: the children of its main process."""
+    main = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Pid}}", container_id],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", main], capture_output=True, text=True).stdout
+    return [int(pid) for pid in children.split()]
+
+
+def workers_answering(stack: Stack) -> int:
+    out = stack.compose(
+        "exec", "-T", "web", "celery", "-A", "server_config", "inspect", "ping", "--timeout", "5",
+        check=False, timeout=60,
+    ).stdout  # fmt: skip
+    return out.count("pong")
