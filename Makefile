@@ -48,7 +48,7 @@ test: lint test-fast test-stack e2e test-faults ## Run every tier: lint, fast, C
 
 .PHONY: test-fast
 test-fast: venv ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
-	$(BIN)/pytest --ds=tests.fast.settings tests/fast
+	$(BIN)/pytest --ds=tests.fast.settings -m "not large" tests/fast
 
 ##@ Stack (Docker Compose)
 PLACEHOLDER_SECRETS := DJANGO_SECRET_KEY POSTGRES_PASSWORD RABBITMQ_PASSWORD FLOWER_PASSWORD
@@ -165,7 +165,7 @@ e2e: venv engine chromium ## A new user's first hour: the stack through nginx, F
 .PHONY: test-faults
 test-faults: venv engine ## Inject faults into real processes and containers; rewrite docs/reliability.md's table
 	rm -rf build/reliability
-	$(BIN)/pytest --ds=tests.fast.settings -m fault tests/fast
+	$(BIN)/pytest --ds=tests.fast.settings -m "fault or large" tests/fast
 	tests/stack/images/build.sh
 	$(BIN)/pytest -p no:django tests/faults
 	$(BIN)/python -m tests.reliability

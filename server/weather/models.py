@@ -115,9 +115,13 @@ class EtlRow(models.Model):
     # False when extract could not read the line (encoding, field count); transform then keeps
     # extract's error instead of validating the row again.
     readable = models.BooleanField(default=True)
+    # What makes two rows the same record (name, country, time); the database finds duplicates
+    # with it, so memory does not grow with the input's size.
+    dedup_key = models.TextField(blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "line"], name="etlrow_unique_run_line")]
+        indexes = [models.Index(fields=["run", "dedup_key", "line"], name="etlrow_run_dedup_line")]
 
     def __str__(self) -> str:
         return f"run {self.run_id} line {self.line}"

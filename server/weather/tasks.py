@@ -32,9 +32,9 @@ TRANSIENT_ERRORS = (TransientAPIError, *DATABASE_ERRORS)
 # A database outage (a restart, a failover) outlasts an API hiccup: more retries, the same backoff,
 # together about eight minutes with the default 2 s base before a task gives up.
 DATABASE_MAX_RETRIES = 8
-# An import of a large file streams for minutes; everything else finishes in seconds.
-ETL_SOFT_TIME_LIMIT = 300
-ETL_TIME_LIMIT = 330
+# An import of a large file streams for minutes (100 MB: about 5 here); everything else takes seconds.
+ETL_SOFT_TIME_LIMIT = 600
+ETL_TIME_LIMIT = 660
 MIN_RETRY_DELAY = 1.0
 
 

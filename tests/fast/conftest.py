@@ -4,6 +4,7 @@ local Open-Meteo stand-in. Nothing is eager or mocked but the weather API itself
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,14 @@ def stub(openmeteo_stub):
     openmeteo_stub.reset()
 
 
+@dataclass(frozen=True)
+class Worker:
+    hostname: str
+    pid: int
+
+
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, openmeteo_stub):
+def celery_worker_process(django_db_setup, django_db_blocker, openmeteo_stub):
     """One real worker process for the session, consuming this session's queue on the real broker."""
     _require_services()
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
@@ -95,13 +102,19 @@ def celery_worker(django_db_setup, django_db_blocker, openmeteo_stub):
         )
         if worker.poll() is not None:
             raise RuntimeError(f"the worker exited with {worker.returncode}; see {WORKER_LOG}")
-        yield hostname
+        yield Worker(hostname, worker.pid)
     finally:
         stop(worker)
         log.close()
         with app.connection_for_write() as conn:
             conn.default_channel.queue_delete(queue)
             conn.default_channel.queue_delete(dead_letter_queue_name(queue))
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_worker_process) -> str:
+    """The session worker's node name."""
+    return celery_worker_process.hostname
 
 
 def _require_services() -> None:

@@ -48,7 +48,7 @@ class Tally:
 
 
 def tally(stack: Stack, prefix: str, task_ids: list[str]) -> Tally:
-    ids = ",".join(f"'{task_id}'" for task_id in task_ids)
+    ids = ",".join(f"'{task_id}'" for task_id in task_ids) or "NULL"
     states = dict(
         line.split("|")
         for line in stack.sql(

@@ -54,7 +54,7 @@ def test_workers_scale_and_shut_down_gracefully():
     celery = SERVICES["celery"]
     assert "container_name" not in celery and "ports" not in celery
     minutes = int(celery["stop_grace_period"].rstrip("m"))
-    assert minutes * 60 > 330  # the longest task time limit (ETL steps)
+    assert minutes * 60 > 660  # the longest task time limit (ETL steps)
     assert "inspect ping" in celery["healthcheck"]["test"][1]
 
 
@@ -64,7 +64,8 @@ def test_rabbitmq_keeps_its_data_and_has_its_own_user():
     assert "rabbitmq-data:/var/lib/rabbitmq" in rabbitmq["volumes"]
     assert rabbitmq["environment"]["RABBITMQ_DEFAULT_USER"].startswith("${RABBITMQ_USER:?")
     timeout = re.search(r"^consumer_timeout = (\d+)", (REPO / "rabbitmq/rabbitmq.conf").read_text(), re.M)
-    assert int(timeout.group(1)) > 330_000 + 300_000  # longest task plus longest retry countdown
+    # Delayed retries wait in the broker (native delayed delivery), not in a worker: the longest task.
+    assert int(timeout.group(1)) > 660_000
 
 
 def test_every_variable_the_file_reads_is_documented_in_env_example():

@@ -1,6 +1,7 @@
 """The real stack under Docker Engine, driven as its users drive it: through nginx's published port,
 `docker compose logs`, `--scale` and `stop`. Tests run in file order and share one stack."""
 
+import json
 import subprocess
 import time
 
@@ -67,6 +68,34 @@ def test_flower_asks_for_credentials_and_its_metrics_are_refused(stack):
     assert stack.http("GET", "/flower/", auth=stack.flower_auth).status == 200
     assert stack.http("GET", "/flower/metrics", auth=stack.flower_auth).status == 403
     assert stack.http("GET", "/flower/metrics").status == 403
+
+
+def test_flowers_task_api_refuses_requests_without_credentials(stack):
+    path = "/flower/api/task/async-apply/weather.tasks.cleanup_old_weather_data"
+    assert stack.http("POST", path, {}).status == 401
+    assert stack.http("POST", path, {}, auth=("admin", "wrong-password")).status == 401
+    assert stack.sql("SELECT count(*) FROM django_celery_results_taskresult "
+                     "WHERE task_name = 'weather.tasks.cleanup_old_weather_data'") == "0"  # fmt: skip
+
+
+def test_no_secret_shows_in_a_process_list(stack):
+    for service in ("flower", "celery", "web"):
+        cmdline = stack.compose("exec", "-T", service, "cat", "/proc/1/cmdline").stdout
+        assert stack.flower_password not in cmdline and "RABBITMQ_PASSWORD" not in cmdline, service
+
+
+def test_the_admin_has_no_account_until_one_is_created(stack):
+    assert stack.sql("SELECT count(*) FROM auth_user") == "0"
+
+
+def test_rabbitmq_has_no_guest_user_and_workers_accept_json_only(stack):
+    users = stack.compose("exec", "-T", "rabbitmq", "rabbitmqctl", "-q", "list_users").stdout
+    assert "guest" not in users and "fbrain" in users
+    conf = stack.compose(
+        "exec", "-T", "web", "celery", "-A", "server_config", "inspect", "conf", "--json", "--timeout", "10"
+    ).stdout  # fmt: skip
+    workers = json.loads(conf)
+    assert workers and all(c["accept_content"] == ["json"] for c in workers.values()), conf
 
 
 def test_the_runtime_image_runs_as_non_root_without_build_certificates(stack):
@@ -175,5 +204,5 @@ def test_stop_ends_the_workers_with_a_warm_shutdown(stack):
     containers = stack.containers("celery")
     assert [c["State"] for c in containers] == ["exited"] * 3
     assert all(c["ExitCode"] == 0 for c in containers), containers
-    assert elapsed < 360  # within stop_grace_period: nobody was killed
+    assert elapsed < 720  # within stop_grace_period: nobody was killed
     assert stack.compose("logs", "--no-color", "celery").stdout.count("Warm shutdown") >= 3

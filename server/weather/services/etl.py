@@ -7,6 +7,7 @@ next one only the run id, so memory and messages stay small whatever the input's
 
 import csv
 import io
+import json
 import math
 import uuid
 import zoneinfo
@@ -20,7 +21,9 @@ from urllib.parse import urlsplit
 import requests
 from celery import chain
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Subquery, TextField, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from weather.errors import InvalidInputError
@@ -117,9 +120,9 @@ def etl_extract(*, run_id: int, source: str) -> int:
             batch.append(EtlRow(run_id=run_id, line=line, raw=raw, error=error, readable=not error))
             total += 1
             if len(batch) >= ETL_BATCH_SIZE:
-                EtlRow.objects.bulk_create(batch)
+                _staged_rows_write(batch)
                 batch = []
-    EtlRow.objects.bulk_create(batch)
+    _staged_rows_write(batch)
     PipelineRun.objects.filter(pk=run_id).update(rows_total=total)
     return total
 
@@ -195,7 +198,6 @@ def _undecodable(value: str) -> bool:
 
 def etl_transform(*, run_id: int) -> tuple[int, int]:
     """Validate and normalise every staged row; returns (valid, invalid) counts."""
-    seen: dict[tuple, int] = {}
     valid = invalid = 0
     for rows in _staged_batches(run_id):
         for row in rows:
@@ -205,19 +207,57 @@ def etl_transform(*, run_id: int) -> tuple[int, int]:
             try:
                 row.clean = clean_row(row.raw)
                 row.error = ""
+                row.dedup_key = "|".join(
+                    (row.clean["name"].casefold(), row.clean["country"], row.clean.get("observed_at", ""))
+                )
+                valid += 1
             except RowError as exc:
-                row.clean, row.error = None, str(exc)
+                row.clean, row.error, row.dedup_key = None, str(exc), ""
                 invalid += 1
-                continue
-            key = (row.clean["name"].casefold(), row.clean["country"], row.clean.get("observed_at"))
-            if key in seen:
-                row.clean, row.error = None, f"duplicate of line {seen[key]}"
-                invalid += 1
-                continue
-            seen[key] = row.line
-            valid += 1
-        EtlRow.objects.bulk_update(rows, ["clean", "error"])
-    return valid, invalid
+        _staged_rows_replace(rows)
+    duplicates = _duplicates_reject(run_id)
+    return valid - duplicates, invalid + duplicates
+
+
+def _staged_rows_replace(rows: list[EtlRow]) -> None:
+    # Rewriting a batch is many times faster than bulk_update's per-row CASE expressions: a 100 MB
+    # import stages about a million and a half rows.
+    with transaction.atomic():
+        EtlRow.objects.filter(pk__in=[row.pk for row in rows]).delete()
+        _staged_rows_write(rows)
+
+
+_STAGED_COLUMNS = ("run_id", "line", "raw", "clean", "error", "readable", "dedup_key")
+
+
+def _staged_rows_write(rows: list[EtlRow]) -> None:
+    """Insert staged rows: PostgreSQL's COPY where available (ten times INSERT's speed here)."""
+    if connection.vendor != "postgresql":
+        EtlRow.objects.bulk_create(rows)
+        return
+    columns = ", ".join(_STAGED_COLUMNS)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {EtlRow._meta.db_table} ({columns}) FROM STDIN"  # noqa: S608 - fixed names only
+        ) as copy,
+    ):
+        for row in rows:
+            copy.write_row(
+                (row.run_id, row.line, json.dumps(row.raw),
+                 None if row.clean is None else json.dumps(row.clean), row.error, row.readable, row.dedup_key)
+            )  # fmt: skip
+
+
+def _duplicates_reject(run_id: int) -> int:
+    """Reject every valid row whose record an earlier line already holds, in one UPDATE."""
+    valid = EtlRow.objects.filter(run_id=run_id, clean__isnull=False)
+    same_record = valid.filter(dedup_key=OuterRef("dedup_key"))
+    first_line = same_record.order_by("line").values("line")[:1]
+    return valid.filter(Exists(same_record.filter(line__lt=OuterRef("line")))).update(
+        clean=None,
+        error=Concat(Value("duplicate of line "), Cast(Subquery(first_line), output_field=TextField())),
+    )
 
 
 def clean_row(raw: dict) -> dict:
@@ -302,25 +342,25 @@ def etl_load(*, run_id: int) -> PipelineRun:
         cities.update(city_ids)
         observations += _observations_upsert(cleans, city_ids)
 
-    bad = list(
-        EtlRow.objects.filter(run_id=run_id, clean__isnull=True).order_by("line").values_list("line", "error")
-    )
+    rejected = EtlRow.objects.filter(run_id=run_id, clean__isnull=True)
+    bad_count = rejected.count()
+    bad = list(rejected.order_by("line").values_list("line", "error")[:ERRORS_KEPT])
     run = PipelineRun.objects.get(pk=run_id)
-    run.rows_invalid = len(bad)
+    run.rows_invalid = bad_count
     run.cities_ok = len(cities)
     run.observations_loaded = observations
-    run.errors = [{"line": line, "error": error} for line, error in bad[:ERRORS_KEPT]]
+    run.errors = [{"line": line, "error": error} for line, error in bad]
     run.error_summary = (
-        f"{len(bad)} bad rows: "
+        f"{bad_count} bad rows: "
         + "; ".join(f"line {line}: {error}" for line, error in bad[:5])
-        + ("; …" if len(bad) > 5 else "")
+        + ("; …" if bad_count > 5 else "")
         if bad
         else ""
     )
     if not bad:
         run.state = PipelineRun.State.SUCCESS
     else:
-        run.state = PipelineRun.State.PARTIAL if run.rows_total > len(bad) else PipelineRun.State.FAILURE
+        run.state = PipelineRun.State.PARTIAL if run.rows_total > bad_count else PipelineRun.State.FAILURE
     run.finished_at = timezone.now()
     with transaction.atomic():
         run.save()
