@@ -269,8 +269,8 @@ def test_a_rabbitmq_restart_while_5000_tasks_flow_loses_no_confirmed_task(stack)
             redelivered=redelivered(stack, confirmed, started), failed_with_reason=len(refused) - refused_ran,
             lost=len(confirmed) - t.succeeded, duplicates=t.duplicates,
             notes=f"{len(confirmed)} publishes confirmed, {len(refused)} refused with an error "
-            f"(such as {' / '.join(reasons) or 'none'}; {refused_ran} of them had reached the queue and ran); "
-            f"restart took {restart_took:.0f} s; the workers reconnected by themselves",
+            f"(such as {' / '.join(reasons) or 'none'}; {refused_ran} of them had reached the queue "
+            f"and ran); restart took {restart_took:.0f} s; the workers reconnected by themselves",
         )
     )  # fmt: skip
 
