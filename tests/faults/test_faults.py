@@ -299,10 +299,12 @@ def test_a_worker_cut_from_the_network_recovers_by_itself(stack):
     )  # fmt: skip
 
 
+# A task of its own: a starting beat rewrites the entries CELERY_BEAT_SCHEDULE names from settings.
 SCHEDULE_EVERY_3_SECONDS = """
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 every, _ = IntervalSchedule.objects.get_or_create(every=3, period='seconds')
-PeriodicTask.objects.filter(name='cleanup-old-weather-data').update(interval=every, crontab=None)
+PeriodicTask.objects.update_or_create(name='fault-test-cleanup', defaults={
+    'task': 'weather.tasks.cleanup_old_weather_data', 'interval': every})
 print('ok')
 """
 
@@ -319,7 +321,7 @@ def test_a_second_beat_stands_by_and_sends_nothing_twice(stack):
         time.sleep(30)
         sent = int(stack.sql(
             "SELECT count(*) FROM django_celery_results_taskresult WHERE "
-            f"periodic_task_name = 'cleanup-old-weather-data' AND date_created > '{window_start}'"
+            f"periodic_task_name = 'fault-test-cleanup' AND date_created > '{window_start}'"
         ))  # fmt: skip
         # The active beat stops (only it: `compose stop beat` would stop the one-off too); the standby
         # takes over within a few ticks.
@@ -334,7 +336,7 @@ def test_a_second_beat_stands_by_and_sends_nothing_twice(stack):
         wait_for(
             lambda: int(stack.sql(
                 "SELECT count(*) FROM django_celery_results_taskresult WHERE "
-                f"periodic_task_name = 'cleanup-old-weather-data' AND date_created > '{takeover}'"
+                f"periodic_task_name = 'fault-test-cleanup' AND date_created > '{takeover}'"
             )) >= 2,
             timeout=120, interval=2, what="the standby beat to take over",
         )  # fmt: skip
