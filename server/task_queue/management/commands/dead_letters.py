@@ -42,7 +42,8 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(letters)} dead letter(s) in {dead_letter_queue_name(queue)}")
         for letter in letters:
             self.stdout.write(
-                f"{letter.task_id}  {letter.task_name}{letter.args or '()'}  reason={letter.reason}"
+                f"{letter.task_id}  {letter.task_name}{letter.args or '()'}  "
+                f"reason={letter.reason} dead-lettered={letter.deaths}x"
             )
 
     def _report(self, verb: str, done: list[str], asked: list[str], queue: str) -> None:
