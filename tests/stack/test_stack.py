@@ -92,9 +92,10 @@ def test_rabbitmq_has_no_guest_user_and_workers_accept_json_only(stack):
     users = stack.compose("exec", "-T", "rabbitmq", "rabbitmqctl", "-q", "list_users").stdout
     assert "guest" not in users and "fbrain" in users
     conf = stack.compose(
-        "exec", "-T", "web", "celery", "-A", "server_config", "inspect", "conf", "--json", "--timeout", "10"
+        "exec", "-T", "web", "celery", "-A", "server_config", "inspect", "conf", "true", "--json",
+        "--timeout", "10",
     ).stdout  # fmt: skip
-    workers = json.loads(conf)
+    workers = json.loads(conf)  # each worker's effective settings, defaults included
     assert workers and all(c["accept_content"] == ["json"] for c in workers.values()), conf
 
 
