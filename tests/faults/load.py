@@ -94,21 +94,20 @@ def tasks_running(stack: Stack, prefix: str, task_ids: list[str], at_least: int 
 _REDELIVERED = re.compile(r"\[([0-9a-f-]{36})\] redelivered")
 
 
+def service_logs(stack: Stack, since: float, service: str = "celery") -> str:
+    """What a service's containers logged since `since` (epoch seconds)."""
+    return stack.compose("logs", "--no-color", "--since", str(int(since) - 1), service, timeout=300).stdout
+
+
 def redelivered(stack: Stack, task_ids: list[str], since: float) -> int:
-    """Deliveries the workers logged as redeliveries of these tasks since `since` (epoch seconds)."""
-    logs = stack.compose("logs", "--no-color", "--since", str(int(since) - 1), "celery", timeout=300).stdout
+    """Deliveries the workers logged as redeliveries of these tasks since `since`."""
     wanted = set(task_ids)
-    return sum(1 for match in _REDELIVERED.finditer(logs) if match.group(1) in wanted)
+    return sum(1 for match in _REDELIVERED.finditer(service_logs(stack, since)) if match.group(1) in wanted)
 
 
 def container_log(container_id: str) -> str:
     out = subprocess.run(["docker", "logs", container_id], capture_output=True, text=True)
     return out.stdout + out.stderr
-
-
-def log_count(stack: Stack, pattern: str, since: float, service: str = "celery") -> int:
-    logs = stack.compose("logs", "--no-color", "--since", str(int(since) - 1), service).stdout
-    return len(re.findall(pattern, logs))
 
 
 def restart_counts(stack: Stack, *services: str) -> dict[str, int]:

@@ -3,6 +3,7 @@ update ends stored exactly once, or failed with its reason; none is lost. Each t
 figures for docs/reliability.md (`make test-faults`). Tests run in file order on one stack."""
 
 import json
+import re
 import subprocess
 import time
 
@@ -12,10 +13,10 @@ from tests.faults.load import (
     cities_create,
     container_log,
     fetches_enqueue,
-    log_count,
     pool_processes,
     redelivered,
     restart_counts,
+    service_logs,
     tally,
     tally_when_finished,
     tasks_running,
@@ -178,7 +179,7 @@ def test_postgres_down_for_20_seconds_under_load_retries_then_completes(stack):
     assert statuses == {503}
     assert_nothing_lost(t)
     assert restart_counts(stack, "celery", "web") == before
-    retries = log_count(stack, r"\(retry \d+ of 8\)", started)
+    retries = len(re.findall(r"\(retry \d+ of 8\)", service_logs(stack, started)))
     record(
         FaultFigures(
             order=4, fault="PostgreSQL stopped for 20 s during 500 fetches",

@@ -126,15 +126,7 @@ def test_three_workers_share_a_full_refresh(stack):
     workers = [c for c in stack.containers("celery") if c["State"] == "running"]
     assert len(workers) == 3 and all(c["Health"] == "healthy" for c in workers)
     # A little latency per API request keeps every worker busy long enough for all three to take batches.
-    stack.compose(
-        "exec",
-        "-T",
-        "openmeteo",
-        "python",
-        "-c",
-        "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:8080/_stub/config', "
-        "data=b'{\"latency_ms\": 400}', method='POST'))",
-    )
+    stack.stub("/_stub/config", {"latency_ms": 400})
     queued = stack.http("POST", "/api/pipeline/refresh-all/").json()
     run = wait_for(
         lambda: (
@@ -162,14 +154,7 @@ def test_worker_logs_show_the_task_lines(stack):
 
 def test_beat_runs_a_schedule_changed_in_the_database_without_restart(stack):
     started = stack.containers("beat")[0]["CreatedAt"]
-    stack.compose(
-        "exec",
-        "-T",
-        "web",
-        "python",
-        "manage.py",
-        "shell",
-        "-c",
+    stack.django(
         "from django_celery_beat.models import IntervalSchedule, PeriodicTask; "
         "every, _ = IntervalSchedule.objects.get_or_create(every=3, period='seconds'); "
         "PeriodicTask.objects.update_or_create(name='stack-test-cleanup', defaults={"
