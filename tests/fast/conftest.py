@@ -12,6 +12,7 @@ from django.conf import settings
 from django_celery_results.models import TaskResult
 
 from server_config.celery import app
+from task_queue.dead_letters import DeadLetter, dead_letters_list
 from task_queue.queues import dead_letter_queue_name
 from tests.openmeteo_stub import OpenMeteoStub
 from tests.polling import stop, wait_for
@@ -50,6 +51,13 @@ def stub(openmeteo_stub):
     openmeteo_stub.reset()
     yield openmeteo_stub
     openmeteo_stub.reset()
+
+
+def dead_letters() -> dict[str, DeadLetter]:
+    """This session's dead-letter queue on the real broker, by task id."""
+    with app.connection_for_write() as conn:
+        letters = dead_letters_list(conn, queue_name=settings.CELERY_TASK_DEFAULT_QUEUE)
+    return {letter.task_id: letter for letter in letters}
 
 
 @dataclass(frozen=True)

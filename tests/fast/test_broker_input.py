@@ -10,8 +10,7 @@ from django.conf import settings
 from kombu import Exchange, Producer
 
 from server_config.celery import app
-from task_queue.dead_letters import dead_letters_list
-from tests.fast.conftest import WORKER_LOG, queue_depth, task_done
+from tests.fast.conftest import WORKER_LOG, dead_letters, queue_depth, task_done
 from tests.polling import wait_for
 from weather.models import City, WeatherData
 from weather.tasks import fetch_weather_for_city
@@ -72,9 +71,7 @@ def test_a_bad_message_is_refused_logged_and_leaves_the_queue(
     task_id = publish_raw(body, content_type=content_type, task=task)
     wait_for(lambda: worker_log_mentions(logged), timeout=30, what=f"the worker to log {logged!r}")
     wait_for(lambda: queue_depth() == 0, timeout=30, what="the queue to drop the bad message")
-    with app.connection_for_write() as conn:
-        letters = dead_letters_list(conn, queue_name=settings.CELERY_TASK_DEFAULT_QUEUE)
-    dead = {letter.task_id: letter for letter in letters}
+    dead = dead_letters()
     if dead_lettered:
         # Kept for an operator to read (`make dead-letters`); Celery rejected it, nothing ran.
         assert dead[task_id].reason == "rejected" and dead[task_id].task_name == task

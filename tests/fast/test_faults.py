@@ -9,9 +9,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django_celery_results.models import TaskResult
 
-from server_config.celery import app
-from task_queue.dead_letters import dead_letters_list
-from tests.fast.conftest import WORKER_LOG, queue_depth, task_done
+from tests.fast.conftest import WORKER_LOG, dead_letters, queue_depth, task_done
 from tests.fast.fault_tasks import kill_own_process_until_fixed
 from tests.polling import wait_for
 from tests.reliability import FaultFigures, record
@@ -20,14 +18,6 @@ from weather.services.enqueue import task_enqueue_on_commit
 from weather.tasks import fetch_weather_for_city
 
 pytestmark = pytest.mark.fault
-
-
-def dead_letter_ids() -> list[str]:
-    with app.connection_for_write() as conn:
-        return [
-            letter.task_id
-            for letter in dead_letters_list(conn, queue_name=settings.CELERY_TASK_DEFAULT_QUEUE)
-        ]
 
 
 def dead_letters_command(*args: str) -> str:
@@ -40,9 +30,7 @@ def test_a_task_that_kills_its_worker_is_dead_lettered_then_requeued_by_the_oper
     deliveries, fixed = tmp_path / "deliveries", tmp_path / "fixed"
     poison = kill_own_process_until_fixed.delay(str(deliveries), str(fixed))
 
-    wait_for(
-        lambda: poison.id in dead_letter_ids(), timeout=90, what="the poison message to be dead-lettered"
-    )
+    wait_for(lambda: poison.id in dead_letters(), timeout=90, what="the poison message to be dead-lettered")
     killed = len(deliveries.read_text().splitlines())
     # Each delivery killed a different pool process; the broker stopped at the delivery limit.
     assert killed == settings.CELERY_TASK_DELIVERY_LIMIT + 1
@@ -60,7 +48,7 @@ def test_a_task_that_kills_its_worker_is_dead_lettered_then_requeued_by_the_oper
     fixed.touch()
     assert poison.id in dead_letters_command("requeue", poison.id)
     assert task_done(poison.id, timeout=30).status == "SUCCESS"
-    assert poison.id not in dead_letter_ids()
+    assert poison.id not in dead_letters()
     record(
         FaultFigures(
             order=6, fault="Poison message: a task that SIGKILLs its pool process on every delivery",
