@@ -24,6 +24,7 @@ sys.path[:0] = [str(REPO / "server"), str(REPO)]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 import bench.settings  # noqa: E402,F401  (sets the environment before Django reads it)
 from tests.polling import stop, wait_for  # noqa: E402
+from tests.stack.stack import TEST_APP_IMAGE  # noqa: E402
 
 OUT = REPO / "build" / "bench"
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "server"), str(REPO)])}
@@ -486,7 +487,7 @@ def image_size() -> int | None:
     if not shutil.which("docker"):
         return None
     result = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{.Size}}", "fbrain-test/app:latest"],
+        ["docker", "image", "inspect", "--format", "{{.Size}}", TEST_APP_IMAGE],
         capture_output=True,
         text=True,
     )

@@ -1,6 +1,7 @@
 """Driving a Compose project of the real stack from tests: its commands, its HTTP entry point."""
 
 import base64
+import hashlib
 import json
 import os
 import secrets
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# One application image tag per checkout, so two checkouts on one engine never build over each other.
+TEST_APP_IMAGE = f"fbrain-test-{hashlib.sha256(str(REPO).encode()).hexdigest()[:8]}/app:latest"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 STANDIN = {
     "PYTHON_IMAGE": "fbrain-standin/python:3.11-slim-bookworm",
@@ -82,7 +85,7 @@ class Stack:
             "WEATHER_RETRY_BACKOFF_SECONDS": "0.5",
             "CELERY_WORKER_CONCURRENCY": "2",
             "GUNICORN_WORKERS": "2",
-            "APP_IMAGE": "fbrain-test/app:latest",
+            "APP_IMAGE": TEST_APP_IMAGE,
             **STANDIN,
             **overrides,
         }

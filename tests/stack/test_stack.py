@@ -6,6 +6,7 @@ import subprocess
 import time
 
 from tests.polling import wait_for
+from tests.stack.stack import TEST_APP_IMAGE
 
 LONG_RUNNING = {"db", "rabbitmq", "web", "celery", "beat", "flower", "nginx", "openmeteo"}
 
@@ -100,7 +101,7 @@ def test_rabbitmq_has_no_guest_user_and_workers_accept_json_only(stack):
 
 
 def test_the_runtime_image_runs_as_non_root_without_build_certificates(stack):
-    image = "fbrain-test/app:latest"
+    image = TEST_APP_IMAGE
     out = subprocess.run(
         [
             "docker",
