@@ -13,6 +13,7 @@ from server_config.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_secret,
     env_str,
     env_url,
@@ -289,3 +290,22 @@ WEATHER_RETRY_BACKOFF_MAX_SECONDS = env_float("WEATHER_RETRY_BACKOFF_MAX_SECONDS
 # Where the dashboard links to Flower: nginx serves it under /flower/ in the Compose stack.
 FLOWER_URL = env_str("FLOWER_URL", "/flower/")
 ETL_IMPORT_DIR = Path(env_str("ETL_IMPORT_DIR", str(VAR_DIR / "imports")))
+
+# --- Import sources (weather/imports/): where a source may come from, and how much is read ------
+# URL sources only from these hosts: exact names, `.example.org` for a domain and its subdomains,
+# or `*` for any host. Empty: URL imports are off. Addresses are checked whatever the name.
+ETL_URL_ALLOWED_HOSTS = env_list("ETL_URL_ALLOWED_HOSTS", [])
+# The operator's escape hatch: networks (CIDR) a URL source may reach although they are loopback,
+# private or otherwise not public, e.g. an internal file server's 10.1.2.0/24. Empty by default.
+ETL_URL_ALLOWED_NETWORKS = env_networks("ETL_URL_ALLOWED_NETWORKS")
+ETL_MAX_REDIRECTS = env_int("ETL_MAX_REDIRECTS", 5, minimum=0, maximum=20)
+# Bytes read from a source (compressed, as sent) and after gzip/deflate decompression: the 100 MB
+# test file passes, a gzip bomb stops at the second cap in bounded memory.
+ETL_MAX_BYTES = env_int("ETL_MAX_BYTES", 128 * 2**20, minimum=1)
+ETL_MAX_DECOMPRESSED_BYTES = env_int("ETL_MAX_DECOMPRESSED_BYTES", 256 * 2**20, minimum=1)
+# One CSV record (a city with an observation is under 200 bytes). The extract step holds a batch of
+# 2,000 records, so this bounds its memory too; at most the CSV module's own 128 KiB field limit.
+ETL_MAX_LINE_BYTES = env_int("ETL_MAX_LINE_BYTES", 8192, minimum=256, maximum=131072)
+# A whole URL download, the rows staged meanwhile included. Below the import tasks' 600 s soft time
+# limit, so this rule, with its clear reason, stops a slow source first.
+ETL_MAX_SECONDS = env_float("ETL_MAX_SECONDS", 300.0, minimum=1.0, maximum=550.0)
