@@ -244,11 +244,24 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 # How many times RabbitMQ hands out one message before it dead-letters it (task_queue/queues.py):
 # a task that kills its worker process every time stops there instead of looping forever.
 CELERY_TASK_DELIVERY_LIMIT = env_int("CELERY_TASK_DELIVERY_LIMIT", 10, minimum=1, maximum=1000)
+# The import steps have a queue of their own, served by workers of their own (docker-compose.yml's
+# celery-imports), so a slow or large import never holds a refresh back.
+ETL_QUEUE = env_str("ETL_QUEUE", "imports")
+if ETL_QUEUE == CELERY_TASK_DEFAULT_QUEUE:
+    raise ImproperlyConfigured("ETL_QUEUE must differ from CELERY_TASK_DEFAULT_QUEUE.")
 if urlsplit(CELERY_BROKER_URL).scheme != "filesystem":
-    CELERY_TASK_QUEUES = [task_queue(CELERY_TASK_DEFAULT_QUEUE, delivery_limit=CELERY_TASK_DELIVERY_LIMIT)]
+    CELERY_TASK_QUEUES = [
+        task_queue(name, delivery_limit=CELERY_TASK_DELIVERY_LIMIT)
+        for name in (CELERY_TASK_DEFAULT_QUEUE, ETL_QUEUE)
+    ]
     CELERY_TASK_DEFAULT_EXCHANGE = CELERY_TASK_DEFAULT_QUEUE
     CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
     CELERY_TASK_DEFAULT_ROUTING_KEY = CELERY_TASK_DEFAULT_QUEUE
+    # `make dev`'s one worker on the filesystem broker takes every task from the default queue.
+    CELERY_TASK_ROUTES = {
+        f"weather.tasks.{step}": {"queue": ETL_QUEUE}
+        for step in ("extract_data", "transform_data", "load_data")
+    }
 CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
