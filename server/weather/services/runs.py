@@ -74,7 +74,7 @@ def run_fail(*, run_id: int, reason: str) -> None:
 
 
 def errors_summarize_by_reason(reasons: Iterable[str], *, noun: str) -> str:
-    """ "3 cities failed: 2 × timeout; 1 × refused": the commonest reasons first."""
+    """The commonest reasons first, such as `3 cities failed: 2 × timeout; 1 × refused`."""
     counts = Counter(reasons)
     if not counts:
         return ""
@@ -85,7 +85,7 @@ def errors_summarize_by_reason(reasons: Iterable[str], *, noun: str) -> str:
 
 
 def errors_summarize_by_line(total: int, errors: Sequence[dict]) -> str:
-    """ "7 bad rows: line 4: …; line 5: …; …": the first lines, where an operator starts looking."""
+    """The first bad lines, where an operator starts looking: `7 bad rows: line 4: …; line 5: …`."""
     if not total:
         return ""
     first = "; ".join(f"line {error['line']}: {error['error']}" for error in errors[:5])
