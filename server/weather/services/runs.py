@@ -36,6 +36,7 @@ def run_finish(
     run's own counters (`counts`, by field name). Setting (not adding) makes it idempotent."""
     run = PipelineRun.objects.get(pk=run_id)
     for field, value in counts.items():
+        PipelineRun._meta.get_field(field)  # a misspelt counter fails loudly instead of being dropped
         setattr(run, field, value)
     run.errors = list(errors[:ERRORS_KEPT])
     run.error_summary = summary
