@@ -31,9 +31,10 @@ dev: venv ## Run web, worker, beat and Flower natively on SQLite and a filesyste
 		exec honcho --procfile ../Procfile --app-root . start
 
 .PHONY: lint
-lint: venv ## Lint Python with ruff and the Dockerfiles with hadolint
+lint: venv ## Lint Python with ruff, server/'s shape (no import circle, sizes) and the Dockerfiles with hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/lint/import_cycles.py server
 	scripts/docker/ensure-engine.sh --tools
 	build/tools/bin/hadolint server/Dockerfile tests/stack/images/*/Dockerfile
 
@@ -172,7 +173,7 @@ test-stack: venv standins ## Compose tier: start the stack as the README says, d
 
 .PHONY: chromium
 chromium: ## Install Debian's Chromium for the first-hour tier's browser
-	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	scripts/install/ensure-commands.sh chromium=chromium
 
 .PHONY: e2e
 e2e: venv standins chromium ## A new user's first hour: docs/first-hour.md run step by step, and a browser
@@ -193,8 +194,7 @@ screenshots: e2e ## Refresh the README's pictures from the first-hour scenario's
 ##@ Benchmarks
 .PHONY: bench-tools
 bench-tools: ## Install wrk and nginx for the benchmarks
-	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-	command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
+	scripts/install/ensure-commands.sh wrk=wrk nginx=nginx-light
 
 .PHONY: bench
 bench: venv bench-tools ## Measure refresh, task overhead, web path and memory (table + build/bench/results.json)

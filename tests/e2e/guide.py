@@ -25,20 +25,31 @@ def guide_steps() -> dict[int, list[str]]:
     return steps
 
 
+# A line that only sets a shell variable from a command's output: TOKEN=$(make -s token USER=admin)
+ASSIGNMENT = re.compile(r"([A-Z][A-Z0-9_]*)=(\$\(.*\))")
+
+
 class GuideRunner:
-    """Runs the guide's commands in the stack's checkout, filling <city_id>, <task_id> and <run_id> from
-    the answers of the commands before them, as a reader copies an id from one answer to the next line."""
+    """Runs the guide's commands in the stack's checkout, as one reader's shell: variables a line sets
+    are there for the next lines, and <city_id>, <task_id> and <run_id> are filled from the answers of
+    the commands before them, as a reader copies an id from one answer to the next line."""
 
     def __init__(self, stack: Stack):
         self.stack = stack
         self.values: dict[str, object] = {}
+        self.shell_vars: dict[str, str] = {}
 
     def run(self, command: str, *, input: str = "", check: bool = True) -> subprocess.CompletedProcess:
         text = command.replace(GUIDE_URL, self.stack.url)
         for name, value in self.values.items():
             text = text.replace(f"<{name}>", str(value))
         assert not re.search(r"<\w+_id>", text), f"nothing to put in {text}"
-        result = self.stack.run(text, input=input, check=check)
+        if assignment := ASSIGNMENT.fullmatch(text):
+            name = assignment[1]
+            text = f'{text}; printf %s "${name}"'
+        result = self.stack.run(text, input=input, check=check, shell_vars=self.shell_vars)
+        if assignment:
+            self.shell_vars[name] = result.stdout
         self._learn(command, result.stdout)
         return result
 

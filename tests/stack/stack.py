@@ -105,14 +105,16 @@ class Stack:
         return self
 
     def run(
-        self, command: str, *, timeout: float = 900, check: bool = True, input: str = ""
+        self, command: str, *, timeout: float = 900, check: bool = True, input: str = "", shell_vars=None
     ) -> subprocess.CompletedProcess:
-        """One shell command as a user types it in the checkout, with a home of its own (no ~/.docker)."""
+        """One shell command as a user types it in the checkout, with a home of its own (no ~/.docker)
+        and the shell variables set by the user's earlier commands, if any."""
         home = self.directory.parent / "home"
         home.mkdir(exist_ok=True)
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
+        environment.update(shell_vars or {}, HOME=str(home))
         result = subprocess.run(
-            ["bash", "-c", command], cwd=self.directory, env={**environment, "HOME": str(home)},
+            ["bash", "-c", command], cwd=self.directory, env=environment,
             capture_output=True, text=True, timeout=timeout, input=input,
         )  # fmt: skip
         if check and result.returncode != 0:
