@@ -294,6 +294,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="0", hour="1"),
         "options": {"expires": 23 * 3600},
     },
+    # Staged rows of imports that a crash stopped (ETL_STAGING_MAX_AGE_HOURS).
+    "cleanup-abandoned-imports": {
+        "task": "weather.tasks.cleanup_abandoned_imports",
+        "schedule": crontab(minute="30"),
+        "options": {"expires": 3600 - 300},
+    },
 }
 
 # --- Weather pipeline ---------------------------------------------------------------------------
@@ -329,3 +335,6 @@ ETL_MAX_LINE_BYTES = env_int("ETL_MAX_LINE_BYTES", 8192, minimum=256, maximum=13
 # A whole URL download, the rows staged meanwhile included. Below the import tasks' 600 s soft time
 # limit, so this rule, with its clear reason, stops a slow source first.
 ETL_MAX_SECONDS = env_float("ETL_MAX_SECONDS", 300.0, minimum=1.0, maximum=550.0)
+# An import still open this long after it was queued was stopped by a crash (each step has a hard
+# time limit of 11 minutes): the hourly sweep fails it and deletes its staged rows.
+ETL_STAGING_MAX_AGE_HOURS = env_int("ETL_STAGING_MAX_AGE_HOURS", 6, minimum=1, maximum=720)

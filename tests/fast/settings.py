@@ -44,7 +44,8 @@ _defaults = {
     "CELERY_TASK_DELIVERY_LIMIT": "3",
     "ETL_IMPORT_DIR": os.path.join(_scratch, "imports"),
     # 127.0.0.2 plays a remote import source (tests/import_source.py); the one network allowed.
-    "ETL_URL_ALLOWED_HOSTS": "127.0.0.2",
+    # localhost is allowed by name, so that the address rule is what must refuse it.
+    "ETL_URL_ALLOWED_HOSTS": "127.0.0.2,localhost",
     "ETL_URL_ALLOWED_NETWORKS": "127.0.0.2/32",
     "BEAT_LIVENESS_FILE": os.path.join(_scratch, "beat-alive"),
     "DJANGO_LOG_LEVEL": "WARNING",

@@ -93,18 +93,29 @@ def refusal(location: str) -> str:
 
 
 class PeakMemory:
-    """This process's peak resident memory over a block, from a reset of the kernel's high-water
-    mark (/proc/self/clear_refs), so what ran before does not count."""
+    """Peak resident memory over a block, of this process or of given ones (a worker's pool, where
+    each import runs in one process: the largest growth of any one). The kernel's high-water marks
+    are reset first (/proc/PID/clear_refs), so what ran before does not count."""
+
+    def __init__(self, pids: list[int | str] | None = None):
+        self.pids = pids or ["self"]
 
     def __enter__(self):
-        Path("/proc/self/clear_refs").write_text("5")
-        self.before_kib = _status_kib("VmRSS")
+        self.before_kib = {}
+        for pid in self.pids:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+            self.before_kib[pid] = _status_kib("VmRSS", pid)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.peak_kib = _status_kib("VmHWM")
-        self.growth_mib = (self.peak_kib - self.before_kib) / 1024
+        peaks = {pid: _status_kib("VmHWM", pid) for pid in self.pids}
+        self.growth_mib = max(peaks[pid] - self.before_kib[pid] for pid in self.pids) / 1024
+        self.peak_mib = max(peaks.values()) / 1024
 
 
-def _status_kib(field: str) -> int:
-    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+def _status_kib(field: str, pid: int | str = "self") -> int:
+    return int(re.search(rf"{field}:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
+
+
+def pool_pids(worker_pid: int) -> list[int]:
+    return [int(pid) for pid in Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()]
