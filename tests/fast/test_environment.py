@@ -107,6 +107,7 @@ EDGES = {
     "ETL_MAX_DECOMPRESSED_BYTES": ["1", "10737418240"],
     "ETL_MAX_LINE_BYTES": ["256", "131072"],
     "ETL_MAX_SECONDS": ["1", "550"],
+    "ETL_STAGING_MAX_AGE_HOURS": ["1", "720"],
 }
 # What the settings need alongside an edge: CELERY_TASK_TIME_LIMIT must stay above the soft limit.
 COMPANIONS = {("CELERY_TASK_SOFT_TIME_LIMIT", "3600"): {"CELERY_TASK_TIME_LIMIT": "3700"}}
