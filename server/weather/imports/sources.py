@@ -95,6 +95,8 @@ def source_open(source: Source) -> Iterator[BinaryIO]:
     except ImportRefused as exc:
         logger.warning("Import from %s stopped: %s (%s)", source.display, exc.rule, exc.detail or "-")
         raise
+    finally:
+        chunks.close()  # the socket and the deadline's timer now, not whenever the generator is collected
 
 
 def _file_chunks(path: str) -> Iterator[bytes]:
