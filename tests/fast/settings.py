@@ -43,6 +43,10 @@ _defaults = {
     "ETL_IMPORT_DIR": os.path.join(_scratch, "imports"),
     "BEAT_LIVENESS_FILE": os.path.join(_scratch, "beat-alive"),
     "DJANGO_LOG_LEVEL": "WARNING",
+    # Budgets no ordinary test reaches; the throttle tests lower them with the settings fixture.
+    "API_THROTTLE_ANON_RATE": "100000/minute",
+    "API_THROTTLE_USER_RATE": "100000/minute",
+    "ADMIN_LOGIN_RATE": "100000/minute",
 }
 for _name, _value in _defaults.items():
     os.environ.setdefault(_name, _value)

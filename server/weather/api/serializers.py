@@ -1,10 +1,46 @@
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
 from rest_framework import serializers
 
 from weather.models import City, PipelineRun, WeatherData
+from weather.names import name_refused_characters
+
+# Linux refuses longer file names (bytes of one path component) with an error, not a lookup miss.
+FILE_NAME_MAX_BYTES = 255
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: REST framework would turn 12 into "12"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class NameField(StrictCharField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        refused = name_refused_characters(value)
+        if refused:
+            raise serializers.ValidationError(
+                f"Names may not hold control, bidi or zero-width characters; found {', '.join(refused)}."
+            )
+        return value
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number and nothing else: REST framework would take true as 1.0 and "45" as 45.0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class CityInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, min_length=2, trim_whitespace=True)
+    name = NameField(max_length=200, min_length=2, trim_whitespace=True)
     country = serializers.RegexField(
         r"^[A-Za-z]{2}$",
         required=False,
@@ -12,9 +48,9 @@ class CityInputSerializer(serializers.Serializer):
         default="",
         error_messages={"invalid": "Use a two-letter ISO 3166 country code, such as FR."},
     )
-    latitude = serializers.FloatField(required=False, min_value=-90, max_value=90)
-    longitude = serializers.FloatField(required=False, min_value=-180, max_value=180)
-    timezone = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+    latitude = StrictFloatField(required=False, min_value=-90, max_value=90)
+    longitude = StrictFloatField(required=False, min_value=-180, max_value=180)
+    timezone = StrictCharField(required=False, allow_blank=True, default="", max_length=64)
 
     def validate(self, attrs):
         if ("latitude" in attrs) != ("longitude" in attrs):
@@ -96,9 +132,23 @@ class PipelineRunDetailSerializer(PipelineRunSerializer):
 
 
 class EtlInputSerializer(serializers.Serializer):
-    source = serializers.CharField(
+    source = StrictCharField(
         max_length=2000, help_text="An http(s) URL of a CSV file, or a file name inside ETL_IMPORT_DIR."
     )
+
+    def validate_source(self, value: str) -> str:
+        if name_refused_characters(value):
+            raise serializers.ValidationError("A source may not hold control, bidi or zero-width characters.")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - parsing the port is the check: "http://h:99999/" raises here
+        except ValueError as exc:
+            raise serializers.ValidationError(f"This is not a valid URL: {exc}.") from None
+        if not parts.scheme and any(
+            len(part.encode()) > FILE_NAME_MAX_BYTES for part in PurePosixPath(value).parts
+        ):
+            raise serializers.ValidationError(f"A file name is at most {FILE_NAME_MAX_BYTES} bytes long.")
+        return value
 
 
 class TaskEnqueuedSerializer(serializers.Serializer):

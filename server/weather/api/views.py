@@ -6,15 +6,20 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.permissions import CatalogAccess
 from weather import selectors
 from weather.api import serializers as s
 from weather.errors import NotFoundError
 from weather.models import PipelineRun
 from weather.services.cities import city_create, city_get
-from weather.services.enqueue import task_enqueue_on_commit
+from weather.services.enqueue import task_enqueue_unless_queued
 from weather.services.etl import etl_run_enqueue
-from weather.services.runs import refresh_run_enqueue
+from weather.services.runs import refresh_run_enqueue_or_join
 from weather.tasks import fetch_weather_for_city
+
+# How long a city's queued fetch is remembered, so that asking again returns it: longer than a
+# fetch with all its retries takes, short enough that a lost one stops blocking the city.
+CITY_FETCH_DEDUP_SECONDS = 15 * 60
 
 
 def _query(serializer_class, request):
@@ -23,17 +28,21 @@ def _query(serializer_class, request):
     return serializer.validated_data
 
 
-def _run_enqueued(request, run: PipelineRun, task_id: str) -> Response:
+def _run_enqueued(request, run: PipelineRun, task_id: str, *, new: bool = True) -> Response:
     body = {
         "task_id": task_id,
         "status_url": request.build_absolute_uri(reverse("api:task-status", args=[task_id])),
         "run_id": run.id,
         "run_url": request.build_absolute_uri(reverse("api:run-detail", args=[run.id])),
     }
-    return Response(body, status=status.HTTP_202_ACCEPTED)
+    # 200: the answer is a run that was already under way, not one this request started.
+    return Response(body, status=status.HTTP_202_ACCEPTED if new else status.HTTP_200_OK)
 
 
 class CityListCreateApi(APIView):
+    permission_classes = [CatalogAccess]
+    write_permission = "weather.add_city"
+
     @extend_schema(parameters=[s.LimitSerializer], responses=s.CityWithLatestSerializer(many=True))
     def get(self, request):
         page = _query(s.LimitSerializer, request)
@@ -51,12 +60,16 @@ class CityListCreateApi(APIView):
 
 
 class CityDetailApi(APIView):
+    permission_classes = [CatalogAccess]
+
     @extend_schema(responses=s.CitySerializer)
     def get(self, request, city_id: int):
         return Response(s.CitySerializer(city_get(city_id)).data)
 
 
 class CityWeatherApi(APIView):
+    permission_classes = [CatalogAccess]
+
     @extend_schema(
         parameters=[OpenApiParameter("limit", int, description="Newest first, 1 to 1000 (default 50).")],
         responses=s.WeatherDataSerializer(many=True),
@@ -69,19 +82,25 @@ class CityWeatherApi(APIView):
 
 
 class CityRefreshApi(APIView):
-    @extend_schema(request=None, responses={202: s.TaskEnqueuedSerializer})
+    permission_classes = [CatalogAccess]
+    write_permission = "weather.add_weatherdata"
+
+    @extend_schema(request=None, responses={200: s.TaskEnqueuedSerializer, 202: s.TaskEnqueuedSerializer})
     def post(self, request, city_id: int):
         city = city_get(city_id)
-        task_id = task_enqueue_on_commit(fetch_weather_for_city.si(city.id))
+        task_id, new = task_enqueue_unless_queued(
+            fetch_weather_for_city.si(city.id), key=f"city-fetch:{city.id}", ttl=CITY_FETCH_DEDUP_SECONDS
+        )
         status_url = request.build_absolute_uri(reverse("api:task-status", args=[task_id]))
-        return Response({"task_id": task_id, "status_url": status_url}, status=status.HTTP_202_ACCEPTED)
+        code = status.HTTP_202_ACCEPTED if new else status.HTTP_200_OK  # 200: the fetch already queued
+        return Response({"task_id": task_id, "status_url": status_url}, status=code)
 
 
 class RefreshAllApi(APIView):
-    @extend_schema(request=None, responses={202: s.RunEnqueuedSerializer})
+    @extend_schema(request=None, responses={200: s.RunEnqueuedSerializer, 202: s.RunEnqueuedSerializer})
     def post(self, request):
-        run = refresh_run_enqueue()
-        return _run_enqueued(request, run, run.task_id)
+        run, new = refresh_run_enqueue_or_join()
+        return _run_enqueued(request, run, run.task_id, new=new)
 
 
 class EtlApi(APIView):

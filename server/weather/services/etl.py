@@ -28,6 +28,8 @@ from django.utils import timezone
 
 from weather.errors import InvalidInputError
 from weather.models import City, EtlRow, PipelineRun, WeatherData
+from weather.names import name_refused_characters
+from weather.services.city_caps import etl_city_caps_refusal
 from weather.services.enqueue import task_enqueue_on_commit
 from weather.services.observations import observations_upsert
 from weather.services.runs import ERRORS_KEPT, run_fail
@@ -267,6 +269,8 @@ def clean_row(raw: dict) -> dict:
         raise RowError("name is empty")
     if len(name) > 200:
         raise RowError("name is longer than 200 characters")
+    if refused := name_refused_characters(name):
+        raise RowError(f"name holds control, bidi or zero-width characters: {', '.join(refused)}")
     country = (raw.get("country") or "").strip().upper()
     if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
         raise RowError(f"country {country!r} is not a two-letter ISO 3166 code")
@@ -335,6 +339,11 @@ def _staged_batches(run_id: int, **filters) -> Iterator[list[EtlRow]]:
 
 def etl_load(*, run_id: int) -> PipelineRun:
     """Upsert the valid rows, close the run with its counts and bad lines, and drop the staged rows."""
+    refusal = etl_city_caps_refusal(run_id=run_id)
+    if refusal:  # over a cap: nothing of the file is loaded
+        run_fail(run_id=run_id, reason=refusal)
+        EtlRow.objects.filter(run_id=run_id).delete()
+        return PipelineRun.objects.get(pk=run_id)
     cities: set[tuple[str, str]] = set()
     observations = 0
     for rows in _staged_batches(run_id, clean__isnull=False):

@@ -2,15 +2,19 @@
 
 import uuid
 from collections import Counter
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from weather.models import PipelineRun
-from weather.services.enqueue import task_enqueue_on_commit
+from weather.services.enqueue import task_enqueue_on_commit, transaction_serialized
 
 # A run keeps a sample of per-item errors for operators; the counts are always complete.
 ERRORS_KEPT = 1000
+# A full refresh still open after this long was abandoned (its message lost, its worker killed):
+# asking again starts a new one instead of joining it for ever. Beat starts one every 3 hours.
+OPEN_REFRESH_MAX_AGE = timedelta(hours=3)
 
 
 def refresh_run_enqueue() -> PipelineRun:
@@ -26,6 +30,23 @@ def refresh_run_enqueue() -> PipelineRun:
             on_broker_error=lambda reason: run_fail(run_id=run.id, reason=reason),
         )
     return run
+
+
+def refresh_run_enqueue_or_join() -> tuple[PipelineRun, bool]:
+    """The open full refresh if there is one (and False), else a new one (and True): asking twice
+    while one runs costs one fan-out, not two. Two requests at once see each other (the lock)."""
+    with transaction_serialized("refresh-all"):
+        open_run = (
+            PipelineRun.objects.filter(
+                kind=PipelineRun.Kind.REFRESH, created_at__gte=timezone.now() - OPEN_REFRESH_MAX_AGE
+            )
+            .exclude(state__in=PipelineRun.FINISHED_STATES)
+            .order_by("-created_at")
+            .first()
+        )
+        if open_run is not None:
+            return open_run, False
+        return refresh_run_enqueue(), True
 
 
 def run_begin(
