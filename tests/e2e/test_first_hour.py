@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.polling import wait_for
-from tests.stack.stack import REPO
+from tests.stack.stack import REPO, STAFF_USER
 
 SCREENSHOTS = REPO / "build" / "e2e"
 FINISHED = ("success", "partial", "failure")
@@ -22,10 +22,10 @@ def wait_for_run(stack, run_id: int, timeout: float = 180) -> dict:
     )
 
 
-def make(stack, target: str, stdin: str = "") -> subprocess.CompletedProcess:
+def make(stack, target: str, stdin: str = "", *args: str) -> subprocess.CompletedProcess:
     compose = " ".join(stack.compose_args())
     return subprocess.run(
-        ["make", "--no-print-directory", target, f"COMPOSE={compose}"],
+        ["make", "--no-print-directory", target, f"COMPOSE={compose}", *args],
         cwd=REPO, input=stdin, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
@@ -38,6 +38,21 @@ def test_1_the_site_is_ready_and_the_admin_login_loads_with_its_styles(stack):
     assert stylesheets
     for href in stylesheets:
         assert stack.http("GET", href.decode()).status == 200, href
+
+
+def test_2_make_token_issues_a_working_token_and_anonymous_changes_are_refused(stack):
+    issued = make(stack, "token", "", f"USER={STAFF_USER}")
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.strip().splitlines()[-1]
+    assert "Issued a new API token" in issued.stderr
+    runs = stack.http("GET", "/api/runs/", anonymous=True, headers={"Authorization": f"Bearer {token}"})
+    assert runs.status == 200
+    refused = stack.http(
+        "POST", "/api/cities/", {"name": "Nobody", "latitude": 1, "longitude": 1}, anonymous=True
+    )
+    assert refused.status == 401
+    unnamed = make(stack, "token")
+    assert unnamed.returncode != 0 and "make token USER=<name>" in unnamed.stdout
 
 
 def test_2_a_city_created_over_the_api_is_refreshed_and_its_reading_shows(stack):
@@ -165,6 +180,14 @@ def test_8_a_browser_refreshes_a_city_on_the_dashboard_and_opens_flower(stack, b
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(stack.url + "/")
     row = page.locator("tr", has=page.locator("a.chart-link", has_text="Firsthour"))
+    # Logged out, the button says why and links to the login page, which leads back here.
+    row.get_by_role("button", name="Refresh").click()
+    row.locator(".status.failure", has_text="Log in to do this").wait_for(timeout=30_000)
+    row.locator(".status a", has_text="Log in").click()
+    page.fill("#id_username", STAFF_USER)
+    page.fill("#id_password", stack.staff_password)
+    page.click("input[type=submit]")
+    page.wait_for_url(stack.url + "/")
     row.get_by_role("button", name="Refresh").click()
     row.locator(".status.success").wait_for(timeout=60_000)
     assert re.fullmatch(r"-?\d+\.\d °C", row.locator(".temp").inner_text())
