@@ -133,6 +133,11 @@ def test_an_address_over_its_budget_gets_429_with_retry_after(staff, fresh_budge
     assert set(statuses[:-1]) == {200}
     assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert response.json()["message"].startswith("Request was throttled")
+    # A client naming another address of its own does not get a new budget: nginx's is used.
+    spoofed = staff.http(
+        "GET", "/api/cities/?limit=1", anonymous=True, headers={"X-Forwarded-For": "203.0.113.9"}
+    )
+    assert spoofed.status == 429
     # The budget is the address's: a signed-in caller has a budget of their own.
     assert staff.http("GET", "/api/cities/?limit=1").status == 200
 
