@@ -41,7 +41,8 @@ def test_anonymous_callers_get_a_429_with_retry_after_in_the_json_contract(
     assert statuses == [200, 200, 200] and refused.status_code == 429
     assert 1 <= int(refused["Retry-After"]) <= 60
     body = refused.json()
-    assert body["message"].startswith("Request was throttled") and body["extra"] == {}
+    assert body["message"].startswith("Request was throttled")
+    assert body["extra"] == {"retry_after_seconds": int(refused["Retry-After"])}
 
 
 def test_each_user_has_a_budget_of_their_own(api, staff_token, fresh_budgets, settings, django_user_model):
