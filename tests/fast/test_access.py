@@ -195,3 +195,10 @@ def test_the_schema_declares_the_token_and_session_schemes(db):
     assert schemes["bearerAuth"]["scheme"] == "bearer" and "cookieAuth" in schemes
     refresh_all = schema["paths"]["/api/pipeline/refresh-all/"]["post"]
     assert {"tokenAuth": []} in refresh_all["security"] and {} not in refresh_all["security"]
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_a_method_a_catalogue_view_lacks_is_a_405_for_anyone(anonymous, api, paris, method):
+    for client in (anonymous, api):
+        for path in (f"/api/cities/{paris.id}/", f"/api/cities/{paris.id}/weather/"):
+            assert getattr(client, method)(path).status_code == 405
