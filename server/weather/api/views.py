@@ -11,15 +11,9 @@ from weather import selectors
 from weather.api import serializers as s
 from weather.errors import NotFoundError
 from weather.models import PipelineRun
-from weather.services.cities import city_create, city_get
-from weather.services.enqueue import task_enqueue_unless_queued
+from weather.services.cities import city_create, city_get, city_refresh_enqueue
 from weather.services.etl import etl_run_enqueue
 from weather.services.runs import refresh_run_enqueue_or_join
-from weather.tasks import fetch_weather_for_city
-
-# How long a city's queued fetch is remembered, so that asking again returns it: longer than a
-# fetch with all its retries takes, short enough that a lost one stops blocking the city.
-CITY_FETCH_DEDUP_SECONDS = 15 * 60
 
 
 def _query(serializer_class, request):
@@ -87,10 +81,7 @@ class CityRefreshApi(APIView):
 
     @extend_schema(request=None, responses={200: s.TaskEnqueuedSerializer, 202: s.TaskEnqueuedSerializer})
     def post(self, request, city_id: int):
-        city = city_get(city_id)
-        task_id, new = task_enqueue_unless_queued(
-            fetch_weather_for_city.si(city.id), key=f"city-fetch:{city.id}", ttl=CITY_FETCH_DEDUP_SECONDS
-        )
+        task_id, new = city_refresh_enqueue(city_id=city_get(city_id).id)
         status_url = request.build_absolute_uri(reverse("api:task-status", args=[task_id]))
         code = status.HTTP_202_ACCEPTED if new else status.HTTP_200_OK  # 200: the fetch already queued
         return Response({"task_id": task_id, "status_url": status_url}, status=code)

@@ -8,8 +8,12 @@ from weather.errors import ConflictError, InvalidInputError, NotFoundError, Unav
 from weather.models import City
 from weather.openmeteo import OpenMeteoError, TransientAPIError, get_client
 from weather.services.city_caps import city_room_check
+from weather.services.enqueue import task_enqueue_unless_queued
 
 BUNDLED_CITIES = Path(__file__).resolve().parent.parent / "data" / "cities.csv"
+# How long a city's queued fetch is remembered, so that asking again returns it: longer than a
+# fetch with all its retries takes, short enough that a lost one stops blocking the city.
+CITY_FETCH_DEDUP_SECONDS = 15 * 60
 
 
 def city_create(
@@ -70,6 +74,15 @@ def city_get(city_id: int) -> City:
         return City.objects.get(pk=city_id)
     except City.DoesNotExist:
         raise NotFoundError(f"City {city_id} does not exist.") from None
+
+
+def city_refresh_enqueue(*, city_id: int) -> tuple[str, bool]:
+    """Queue a fetch of the city's weather, or return the one still queued: (task id, queued now)."""
+    from weather.tasks import fetch_weather_for_city
+
+    return task_enqueue_unless_queued(
+        fetch_weather_for_city.si(city_id), key=f"city-fetch:{city_id}", ttl=CITY_FETCH_DEDUP_SECONDS
+    )
 
 
 def cities_seed(*, path: Path = BUNDLED_CITIES) -> tuple[int, int]:
