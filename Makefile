@@ -27,6 +27,7 @@ dev: venv ## Run web, worker, beat and Flower natively on SQLite and a filesyste
 	@mkdir -p server/var
 	export PATH="$(abspath $(BIN)):$$PATH" && cd server && set -a && source ../dev.env && set +a && \
 		python manage.py migrate --noinput && \
+		python manage.py createcachetable && \
 		python manage.py seed_cities && \
 		exec honcho --procfile ../Procfile --app-root . start
 
@@ -117,6 +118,12 @@ createsuperuser: ## Create an admin account: asks, or takes DJANGO_SUPERUSER_USE
 	else \
 	  $(COMPOSE) exec web python manage.py createsuperuser; \
 	fi
+
+.PHONY: token
+token: ## Issue an API token for an existing account: make token USER=<name> (printed once)
+	@# USER is also the shell's login name: only a USER given on make's command line counts.
+	@test "$(origin USER)" = "command line" || { echo "Name the account: make token USER=<name>"; exit 1; }
+	$(COMPOSE) exec -T web python manage.py api_token "$(USER)"
 
 .PHONY: shell
 shell: ## Django shell in the web container

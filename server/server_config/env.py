@@ -6,6 +6,7 @@ message that says what to fix, instead of silently running on a default.
 
 import ipaddress
 import os
+import re
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -120,6 +121,20 @@ def env_url(name: str, default: str | None = None, *, schemes: tuple[str, ...] =
         allowed = ", ".join(f"{s}://" for s in schemes)
         raise ImproperlyConfigured(
             f"{name}={value!r} is not a valid URL: expected one starting with {allowed}."
+        )
+    return value
+
+
+# A request budget as Django REST framework reads it: a count per second, minute, hour or day.
+_RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str) -> str:
+    value = env_str(name, default)
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate: use a positive count per unit, such as 120/minute "
+            "(units: second, minute, hour, day)."
         )
     return value
 

@@ -14,6 +14,7 @@ from server_config.env import (
     env_int,
     env_list,
     env_networks,
+    env_rate,
     env_secret,
     env_str,
     env_url,
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "weather",
     "task_queue",
+    "access",
 ]
 
 MIDDLEWARE = [
@@ -145,19 +147,56 @@ if DJANGO_HTTPS:
 # default the application can make: opt in with DJANGO_HSTS_PRELOAD=true.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
+# --- Who may call the API, and how often (access/, docs/security.md) -----------------------------
+# Reading cities and their weather may stay open to anyone who reaches the site; every change, and
+# runs, tasks and imports, need a signed-in account (a token for scripts, the session for the
+# dashboard, whose session requests also need the CSRF token).
+API_PUBLIC_READS = env_bool("API_PUBLIC_READS", True)
+# Budgets per client address (anonymous requests) and per user (signed-in ones), kept in the
+# shared cache below so that all gunicorn workers and web replicas count together.
+API_THROTTLE_ANON_RATE = env_rate("API_THROTTLE_ANON_RATE", "120/minute")
+API_THROTTLE_USER_RATE = env_rate("API_THROTTLE_USER_RATE", "1200/minute")
+ADMIN_LOGIN_RATE = env_rate("ADMIN_LOGIN_RATE", "10/minute")
+# How many proxies append to X-Forwarded-For in front of Django: the client's address is the one
+# the outermost of ours saw. nginx is one (the Compose stack); `make dev` has none. Too high a
+# number lets a client choose its own address, and with it its throttle bucket.
+API_PROXY_HOPS = env_int("API_PROXY_HOPS", 0 if DEBUG else 1, minimum=0, maximum=5)
+# Caps on the catalogue's size: refresh costs grow with it, and so does the weather API's quota.
+CITIES_MAX_TOTAL = env_int("CITIES_MAX_TOTAL", 100_000, minimum=1)
+ETL_MAX_NEW_CITIES = env_int("ETL_MAX_NEW_CITIES", 10_000, minimum=1)
+
+# The throttles' store: a table in PostgreSQL (created by the migrate job), shared by every process.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "fbrain_cache",
+    }
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    # The API is anonymous JSON; session auth would demand CSRF tokens from API clients.
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_PARSER_CLASSES": ["weather.api.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Deny by default: a view opens up by naming its own permission classes.
+    "DEFAULT_PERMISSION_CLASSES": ["access.permissions.StaffOnly"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "access.throttles.AnonymousAddressThrottle",
+        "access.throttles.UserThrottle",
+    ],
+    "NUM_PROXIES": API_PROXY_HOPS,
     "EXCEPTION_HANDLER": "weather.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "F_BRAIN weather pipeline API",
-    "DESCRIPTION": "Cities, their weather observations, and the Celery pipeline that fetches them.",
+    "DESCRIPTION": (
+        "Cities, their weather observations, and the Celery pipeline that fetches them. Changes need "
+        "an account: `Authorization: Token <key>` (or `Bearer <key>`) for scripts, the session and "
+        "its CSRF token in a browser. Runs, tasks and imports are for staff."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }

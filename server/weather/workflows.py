@@ -7,31 +7,65 @@ names in settings. This module sits above `weather.tasks` (the steps), which nev
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from celery import chain, chord, group, shared_task
 from celery.canvas import Signature
 from celery.utils.log import get_task_logger
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from weather import selectors, tasks
 from weather.models import PipelineRun
 from weather.retries import DATABASE_ERRORS, retried_on
-from weather.services.enqueue import task_enqueue_on_commit
+from weather.services.enqueue import (
+    task_enqueue_on_commit,
+    task_enqueue_unless_queued,
+    transaction_serialized,
+)
 from weather.services.etl import etl_source_check
 from weather.services.runs import refresh_run_finish, run_begin, run_fail
 
 logger = get_task_logger(__name__)
 
 
-def city_refresh_enqueue(*, city_id: int) -> str:
-    """Queue a fetch of one city; returns the task's id. A single fetch records no run."""
-    return task_enqueue_on_commit(tasks.fetch_weather_for_city.si(city_id))
+# How long a city's queued fetch is remembered, so that asking again returns it: longer than a
+# fetch with all its retries takes, short enough that a lost one stops blocking the city.
+CITY_FETCH_DEDUP_SECONDS = 15 * 60
+# A full refresh still open after this long was abandoned (its message lost, its worker killed):
+# asking again starts a new one instead of joining it for ever. Beat starts one every 3 hours.
+OPEN_REFRESH_MAX_AGE = timedelta(hours=3)
+
+
+def city_refresh_enqueue(*, city_id: int) -> tuple[str, bool]:
+    """Queue a fetch of one city, or return the one still queued: (task id, queued now). A single
+    fetch records no run."""
+    return task_enqueue_unless_queued(
+        tasks.fetch_weather_for_city.si(city_id), key=f"city-fetch:{city_id}", ttl=CITY_FETCH_DEDUP_SECONDS
+    )
 
 
 def refresh_run_enqueue() -> PipelineRun:
     """Record a full refresh and queue the task that fans it out, once the record is committed."""
     return _run_enqueue(PipelineRun.Kind.REFRESH, lambda run: update_all_weather_data.si())
+
+
+def refresh_run_enqueue_or_join() -> tuple[PipelineRun, bool]:
+    """The open full refresh if there is one (and False), else a new one (and True): asking twice
+    while one runs costs one fan-out, not two. Two requests at once see each other (the lock)."""
+    with transaction_serialized("refresh-all"):
+        open_run = (
+            PipelineRun.objects.filter(
+                kind=PipelineRun.Kind.REFRESH, created_at__gte=timezone.now() - OPEN_REFRESH_MAX_AGE
+            )
+            .exclude(state__in=PipelineRun.FINISHED_STATES)
+            .order_by("-created_at")
+            .first()
+        )
+        if open_run is not None:
+            return open_run, False
+        return refresh_run_enqueue(), True
 
 
 def etl_run_enqueue(*, source: str) -> PipelineRun:

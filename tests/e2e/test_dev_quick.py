@@ -16,11 +16,13 @@ from tests.polling import stop, wait_for
 from tests.stack.stack import REPO, free_port
 
 
-def get(url: str, auth: str | None = None, method: str = "GET", body: dict | None = None):
+def get(url: str, auth: str | None = None, method: str = "GET", body: dict | None = None, token: str = ""):
     request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
     request.add_header("Content-Type", "application/json")
     if auth:
         request.add_header("Authorization", "Basic " + b64encode(auth.encode()).decode())
+    elif token:
+        request.add_header("Authorization", f"Token {token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -52,7 +54,7 @@ def dev_stack(tmp_path):
             start_new_session=True,
         )  # fmt: skip
         try:
-            yield f"http://127.0.0.1:{web}", f"http://127.0.0.1:{flower}", process
+            yield f"http://127.0.0.1:{web}", f"http://127.0.0.1:{flower}", process, env
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the user's terminal
@@ -64,17 +66,33 @@ def dev_stack(tmp_path):
             log.close()
 
 
+def manage(env: dict, *args: str) -> str:
+    """A management command against make dev's database, with dev.env as make dev loads it."""
+    lines = (REPO / "dev.env").read_text().splitlines()
+    dev = dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), "manage.py", *args],
+        cwd=REPO / "server", env={**env, **dev}, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
 def test_make_dev_serves_the_api_runs_tasks_and_flower_then_stops_on_ctrl_c(dev_stack):
-    web, flower, process = dev_stack
+    web, flower, process, env = dev_stack
     wait_for(lambda: get(f"{web}/readyz")[0] == 200, timeout=120, what="make dev to be ready")
-    status, city = get(
-        f"{web}/api/cities/", method="POST", body={"name": "Devtown", "latitude": 10, "longitude": 10}
-    )
+    # The README's way to an account and a token.
+    manage({**env, "DJANGO_SUPERUSER_USERNAME": "dev", "DJANGO_SUPERUSER_PASSWORD": "dev-only-password",
+            "DJANGO_SUPERUSER_EMAIL": "dev@example.org"}, "createsuperuser", "--noinput")  # fmt: skip
+    token = manage(env, "api_token", "dev")
+    body = {"name": "Devtown", "latitude": 10, "longitude": 10}
+    assert get(f"{web}/api/cities/", method="POST", body=body)[0] == 401
+    status, city = get(f"{web}/api/cities/", method="POST", body=body, token=token)
     assert status == 201
-    status, queued = get(f"{web}/api/cities/{city['id']}/refresh/", method="POST", body={})
+    status, queued = get(f"{web}/api/cities/{city['id']}/refresh/", method="POST", body={}, token=token)
     assert status == 202
     task = wait_for(
-        lambda: (t := get(queued["status_url"])[1]) and t["state"] in ("SUCCESS", "FAILURE") and t,
+        lambda: (
+            (t := get(queued["status_url"], token=token)[1]) and t["state"] in ("SUCCESS", "FAILURE") and t
+        ),
         timeout=60,
         what="the refresh through the filesystem broker",
     )

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.guide import GuideRunner, guide_steps
 from tests.polling import wait_for
-from tests.stack.stack import REPO, readme_docker_commands
+from tests.stack.stack import REPO, STAFF_USER, readme_docker_commands
 
 SCREENSHOTS = REPO / "build" / "e2e"
 FINISHED = ("success", "partial", "failure")
@@ -27,16 +27,29 @@ def run_finished(body: dict) -> bool:
 
 
 def test_1_the_guide_starts_the_stack_the_readmes_way_and_it_is_ready(stack, guide):
-    engine, copy, up, ready, superuser = STEPS[1]
+    engine, copy, up, ready, superuser, token = STEPS[1]
     assert [engine, copy, up] == readme_docker_commands()[:3]  # what started this stack
     assert guide.json(ready)["checks"] == {"database": "ok", "broker": "ok"}
     assert "Superuser created successfully" in guide.run(superuser).stdout
+    guide.run(token)
+    assert len(guide.shell_vars["TOKEN"]) >= 32
     login = stack.http("GET", "/admin/login/")
     assert login.status == 200
     stylesheets = re.findall(rb'<link[^>]+href="([^"]+\.css)"', login.body)
     assert stylesheets
     for href in stylesheets:
         assert stack.http("GET", href.decode()).status == 200, href
+
+
+def test_2_the_token_works_as_bearer_and_changes_without_one_are_refused(stack, guide):
+    bearer = {"Authorization": f"Bearer {guide.shell_vars['TOKEN']}"}
+    assert stack.http("GET", "/api/runs/", anonymous=True, headers=bearer).status == 200
+    refused = stack.http(
+        "POST", "/api/cities/", {"name": "Nobody", "latitude": 1, "longitude": 1}, anonymous=True
+    )
+    assert refused.status == 401
+    unnamed = stack.run("make token", check=False)
+    assert unnamed.returncode != 0 and "make token USER=<name>" in unnamed.stdout
 
 
 def test_2_a_city_added_over_the_api_is_refreshed_and_its_reading_shows(guide):
@@ -144,6 +157,14 @@ def test_8_a_browser_refreshes_a_city_on_the_dashboard_and_opens_flower(stack, b
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(stack.url + "/")
     row = page.locator("tr", has=page.locator("a.chart-link", has_text="Grenoble"))
+    # Logged out, the button says why and links to the login page, which leads back here.
+    row.get_by_role("button", name="Refresh").click()
+    row.locator(".status.failure", has_text="Log in to do this").wait_for(timeout=30_000)
+    row.locator(".status a", has_text="Log in").click()
+    page.fill("#id_username", STAFF_USER)
+    page.fill("#id_password", stack.staff_password)
+    page.click("input[type=submit]")
+    page.wait_for_url(stack.url + "/")
     row.get_by_role("button", name="Refresh").click()
     row.locator(".status.success").wait_for(timeout=60_000)
     assert re.fullmatch(r"-?\d+\.\d °C", row.locator(".temp").inner_text())

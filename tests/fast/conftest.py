@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
 from django_celery_results.models import TaskResult
 
+from access.tokens import api_token_issue
 from server_config.celery import app
 from task_queue.dead_letters import DeadLetter, dead_letters_list
 from task_queue.queues import dead_letter_queue_name
@@ -126,3 +129,28 @@ def _require_services() -> None:
 def worker(celery_worker, transactional_db, stub):
     """A test that drives the real worker: its rows must be committed for the worker to see them."""
     return celery_worker
+
+
+STAFF_PASSWORD = "staff-password-for-tests-only"
+
+
+@pytest.fixture
+def staff_user(db):
+    return get_user_model().objects.create_superuser("staff", "staff@example.org", STAFF_PASSWORD)
+
+
+@pytest.fixture
+def staff_token(staff_user) -> str:
+    return api_token_issue(user=staff_user)
+
+
+@pytest.fixture
+def api(staff_token) -> Client:
+    """A script's client: a staff account's token. raise_request_exception=False: a server error
+    must show up as a 500 the test can assert on."""
+    return Client(raise_request_exception=False, headers={"Authorization": f"Token {staff_token}"})
+
+
+@pytest.fixture
+def anonymous(db) -> Client:
+    return Client(raise_request_exception=False)

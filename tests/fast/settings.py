@@ -49,6 +49,14 @@ _defaults = {
     "ETL_URL_ALLOWED_NETWORKS": "127.0.0.2/32",
     "BEAT_LIVENESS_FILE": os.path.join(_scratch, "beat-alive"),
     "DJANGO_LOG_LEVEL": "WARNING",
+    # Budgets no ordinary test reaches; the throttle tests lower them with the settings fixture.
+    "API_THROTTLE_ANON_RATE": "100000/minute",
+    "API_THROTTLE_USER_RATE": "100000/minute",
+    "ADMIN_LOGIN_RATE": "100000/minute",
+    # Caps small enough for a test to cross with a small file, above what the other tests load
+    # (the 100 MB import: 1,000 cities). The worker process reads these too.
+    "ETL_MAX_NEW_CITIES": "1500",
+    "CITIES_MAX_TOTAL": "4000",
 }
 for _name, _value in _defaults.items():
     os.environ.setdefault(_name, _value)

@@ -3,17 +3,10 @@
 import uuid
 
 import pytest
-from django.test import Client
 
 from tests.fast.conftest import task_done
 from tests.polling import wait_for
 from weather.models import City, PipelineRun, WeatherData
-
-
-@pytest.fixture
-def api():
-    # raise_request_exception=False: a server error must show up as a 500 the test can assert on.
-    return Client(raise_request_exception=False)
 
 
 def post(api, path, body=None, **kwargs):

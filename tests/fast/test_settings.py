@@ -118,3 +118,16 @@ def test_a_non_finite_float_is_refused(monkeypatch):
     monkeypatch.setenv("SOME_FLOAT", "nan")
     with pytest.raises(ImproperlyConfigured, match="SOME_FLOAT='nan' is not a finite number"):
         env.env_float("SOME_FLOAT", 1.0)
+
+
+@pytest.mark.parametrize("value", ["lots", "0/minute", "10/fortnight", "10 / minute", "-1/s"])
+def test_a_malformed_rate_is_refused_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv("SOME_RATE", value)
+    with pytest.raises(ImproperlyConfigured, match=r"SOME_RATE=.* is not a rate"):
+        env.env_rate("SOME_RATE", "1/minute")
+
+
+@pytest.mark.parametrize("value", ["120/minute", "5/s", "1000/day", "3/h"])
+def test_rates_are_a_count_per_unit(monkeypatch, value):
+    monkeypatch.setenv("SOME_RATE", value)
+    assert env.env_rate("SOME_RATE", "1/minute") == value

@@ -61,6 +61,11 @@ def readme_docker_commands() -> list[str]:
     return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
 
 
+# The account the tests act as: made the documented way (createsuperuser --noinput), then given a
+# token by `manage.py api_token`, as `make token` does.
+STAFF_USER = "stack-staff"
+
+
 @dataclass
 class Stack:
     project: str
@@ -68,6 +73,8 @@ class Stack:
     port: int
     flower_password: str
     timings: dict[str, float] = field(default_factory=dict)  # seconds per README command run
+    staff_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    staff_token: str | None = None
 
     @classmethod
     def create(cls, workdir: Path, **overrides: str) -> "Stack":
@@ -172,18 +179,44 @@ class Stack:
         out = self.compose("ps", "-a", "--format", "json", *services).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
+    def act_as_staff(self) -> str:
+        """Create the staff account once and issue its API token; http() sends it from then on."""
+        if self.staff_token is None:
+            self.compose(
+                "exec", "-T", "-e", f"DJANGO_SUPERUSER_USERNAME={STAFF_USER}",
+                "-e", f"DJANGO_SUPERUSER_PASSWORD={self.staff_password}",
+                "-e", "DJANGO_SUPERUSER_EMAIL=staff@example.org",
+                "web", "python", "manage.py", "createsuperuser", "--noinput",
+            )  # fmt: skip
+            out = self.compose("exec", "-T", "web", "python", "manage.py", "api_token", STAFF_USER)
+            self.staff_token = out.stdout.strip()
+        return self.staff_token
+
     # --- HTTP through nginx -----------------------------------------------------------------
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def http(self, method: str, path: str, body=None, *, auth: tuple[str, str] | None = None) -> Response:
+    def http(
+        self,
+        method: str,
+        path: str,
+        body=None,
+        *,
+        auth: tuple[str, str] | None = None,
+        anonymous: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """A request through nginx: with basic `auth` if given, else as staff once act_as_staff()
+        ran, unless `anonymous`."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+        if data is not None and not request.has_header("Content-type"):
             request.add_header("Content-Type", "application/json")
         if auth:
             request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+        elif self.staff_token and not anonymous:
+            request.add_header("Authorization", f"Token {self.staff_token}")
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return Response(response.status, response.read(), dict(response.headers))

@@ -40,6 +40,9 @@ def api_exception_handler(exc, context):
         return None  # an unexpected error: Django logs it and answers 500
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"message": "The request has invalid fields.", "extra": {"fields": response.data}}
+    elif isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        # The same figure as the Retry-After header, for clients that read only the body.
+        response.data = {"message": str(exc.detail), "extra": {"retry_after_seconds": exc.wait}}
     else:
         response.data = {"message": str(exc.detail), "extra": {}}
     return response

@@ -2,10 +2,40 @@ from rest_framework import serializers
 
 from weather.imports.sources import source_display
 from weather.models import City, PipelineRun, WeatherData
+from weather.names import name_refused_characters
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: REST framework would turn 12 into "12"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class NameField(StrictCharField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        refused = name_refused_characters(value)
+        if refused:
+            raise serializers.ValidationError(
+                f"Names may not hold control, bidi or zero-width characters; found {', '.join(refused)}."
+            )
+        return value
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number and nothing else: REST framework would take true as 1.0 and "45" as 45.0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class CityInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, min_length=2, trim_whitespace=True)
+    name = NameField(max_length=200, min_length=2, trim_whitespace=True)
     country = serializers.RegexField(
         r"^[A-Za-z]{2}$",
         required=False,
@@ -13,9 +43,9 @@ class CityInputSerializer(serializers.Serializer):
         default="",
         error_messages={"invalid": "Use a two-letter ISO 3166 country code, such as FR."},
     )
-    latitude = serializers.FloatField(required=False, min_value=-90, max_value=90)
-    longitude = serializers.FloatField(required=False, min_value=-180, max_value=180)
-    timezone = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+    latitude = StrictFloatField(required=False, min_value=-90, max_value=90)
+    longitude = StrictFloatField(required=False, min_value=-180, max_value=180)
+    timezone = StrictCharField(required=False, allow_blank=True, default="", max_length=64)
 
     def validate(self, attrs):
         if ("latitude" in attrs) != ("longitude" in attrs):
@@ -90,9 +120,16 @@ class PipelineRunDetailSerializer(PipelineRunSerializer):
 
 
 class EtlInputSerializer(serializers.Serializer):
-    source = serializers.CharField(
+    source = StrictCharField(
         max_length=2000, help_text="An http(s) URL of a CSV file, or a file name inside ETL_IMPORT_DIR."
     )
+
+    def validate_source(self, value: str) -> str:
+        # What a source may be (its URL, host, address, file name) is the import rules' to say, in one
+        # place: workflows.etl_run_enqueue -> services.etl.etl_source_check -> weather/imports/.
+        if name_refused_characters(value):
+            raise serializers.ValidationError("A source may not hold control, bidi or zero-width characters.")
+        return value
 
 
 class TaskEnqueuedSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.permissions import CatalogAccess
 from weather import selectors, workflows
 from weather.api import serializers as s
 from weather.models import PipelineRun
@@ -18,17 +19,21 @@ def _query(serializer_class, request):
     return serializer.validated_data
 
 
-def _run_enqueued(request, run: PipelineRun) -> Response:
+def _run_enqueued(request, run: PipelineRun, *, new: bool = True) -> Response:
     body = {
         "task_id": run.task_id,
         "status_url": request.build_absolute_uri(reverse("api:task-status", args=[run.task_id])),
         "run_id": run.id,
         "run_url": request.build_absolute_uri(reverse("api:run-detail", args=[run.id])),
     }
-    return Response(body, status=status.HTTP_202_ACCEPTED)
+    # 200: the answer is a run that was already under way, not one this request started.
+    return Response(body, status=status.HTTP_202_ACCEPTED if new else status.HTTP_200_OK)
 
 
 class CityListCreateApi(APIView):
+    permission_classes = [CatalogAccess]
+    write_permission = "weather.add_city"
+
     @extend_schema(parameters=[s.LimitSerializer], responses=s.CityWithLatestSerializer(many=True))
     def get(self, request):
         page = _query(s.LimitSerializer, request)
@@ -46,12 +51,16 @@ class CityListCreateApi(APIView):
 
 
 class CityDetailApi(APIView):
+    permission_classes = [CatalogAccess]
+
     @extend_schema(responses=s.CitySerializer)
     def get(self, request, city_id: int):
         return Response(s.CitySerializer(selectors.city_get(city_id=city_id)).data)
 
 
 class CityWeatherApi(APIView):
+    permission_classes = [CatalogAccess]
+
     @extend_schema(
         parameters=[OpenApiParameter("limit", int, description="Newest first, 1 to 1000 (default 50).")],
         responses=s.WeatherDataSerializer(many=True),
@@ -64,18 +73,23 @@ class CityWeatherApi(APIView):
 
 
 class CityRefreshApi(APIView):
-    @extend_schema(request=None, responses={202: s.TaskEnqueuedSerializer})
+    permission_classes = [CatalogAccess]
+    write_permission = "weather.add_weatherdata"
+
+    @extend_schema(request=None, responses={200: s.TaskEnqueuedSerializer, 202: s.TaskEnqueuedSerializer})
     def post(self, request, city_id: int):
         city = selectors.city_get(city_id=city_id)
-        task_id = workflows.city_refresh_enqueue(city_id=city.id)
+        task_id, new = workflows.city_refresh_enqueue(city_id=city.id)
         status_url = request.build_absolute_uri(reverse("api:task-status", args=[task_id]))
-        return Response({"task_id": task_id, "status_url": status_url}, status=status.HTTP_202_ACCEPTED)
+        code = status.HTTP_202_ACCEPTED if new else status.HTTP_200_OK  # 200: the fetch already queued
+        return Response({"task_id": task_id, "status_url": status_url}, status=code)
 
 
 class RefreshAllApi(APIView):
-    @extend_schema(request=None, responses={202: s.RunEnqueuedSerializer})
+    @extend_schema(request=None, responses={200: s.RunEnqueuedSerializer, 202: s.RunEnqueuedSerializer})
     def post(self, request):
-        return _run_enqueued(request, workflows.refresh_run_enqueue())
+        run, new = workflows.refresh_run_enqueue_or_join()
+        return _run_enqueued(request, run, new=new)
 
 
 class EtlApi(APIView):

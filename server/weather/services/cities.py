@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from weather.errors import ConflictError, InvalidInputError, UnavailableError
 from weather.models import City
 from weather.openmeteo import OpenMeteoError, TransientAPIError, get_client
+from weather.services.city_caps import city_room_check
 
 BUNDLED_CITIES = Path(__file__).resolve().parent.parent / "data" / "cities.csv"
 
@@ -26,6 +27,7 @@ def city_create(
         raise InvalidInputError("Give both latitude and longitude, or neither to look the city up by name.")
     if timezone and timezone not in zoneinfo.available_timezones():
         raise InvalidInputError(f"Unknown time zone {timezone!r}.", {"timezone": ["Use an IANA name."]})
+    city_room_check()
     if latitude is None:
         place = _geocode(name, country)
         latitude, longitude = place.latitude, place.longitude

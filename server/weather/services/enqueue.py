@@ -3,11 +3,14 @@
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from amqp.exceptions import AMQPError
 from celery.canvas import Signature
-from django.db import transaction
+from celery.states import READY_STATES
+from django.core.cache import cache
+from django.db import connection, transaction
 from django_celery_results.models import TaskResult
 from kombu.exceptions import KombuError
 
@@ -50,6 +53,35 @@ def task_enqueue_on_commit(
 
     transaction.on_commit(publish)
     return task_id
+
+
+@contextmanager
+def transaction_serialized(name: str) -> Iterator[None]:
+    """A transaction that runs one at a time per `name`, across every process and replica: a
+    PostgreSQL advisory lock held until commit. (SQLite, under `make dev`, already runs one write
+    transaction at a time: settings open them IMMEDIATE.)"""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
+        yield
+
+
+def task_enqueue_unless_queued(signature: Signature, *, key: str, ttl: float) -> tuple[str, bool]:
+    """Queue `signature` unless the task last queued under `key` has not finished: then return that
+    task's id and False instead of queueing a second one.
+
+    The shared cache remembers the id for `ttl` seconds at most, so a task that never reports back
+    (a lost message) stops blocking new ones then. A task whose result row is not written yet (its
+    publish waits for the commit) counts as unfinished.
+    """
+    with transaction_serialized(key):
+        queued = cache.get(key)
+        if queued and not TaskResult.objects.filter(task_id=queued, status__in=READY_STATES).exists():
+            return queued, False
+        task_id = task_enqueue_on_commit(signature)
+        cache.set(key, task_id, ttl)
+    return task_id, True
 
 
 def _pending_row_create(task_id: str, task_name: str) -> None:

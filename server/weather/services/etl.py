@@ -22,8 +22,10 @@ from weather.errors import InvalidInputError
 from weather.imports.refusals import ImportRefused
 from weather.imports.sources import Source, source_check, source_open
 from weather.models import City, EtlRow, PipelineRun, WeatherData
+from weather.names import name_refused_characters
+from weather.services.city_caps import etl_city_caps_refusal
 from weather.services.observations import observation_build, observations_upsert
-from weather.services.runs import ERRORS_KEPT, errors_summarize_by_line, run_finish
+from weather.services.runs import ERRORS_KEPT, errors_summarize_by_line, run_fail, run_finish
 
 # Rows per INSERT/UPDATE: large enough to amortise round trips, small enough for bounded memory.
 ETL_BATCH_SIZE = 2000
@@ -55,7 +57,9 @@ def etl_source_check(source: str) -> Source:
     try:
         return source_check(source)
     except ImportRefused as exc:
-        raise InvalidInputError(f"The source cannot be imported: {exc}.") from None
+        raise InvalidInputError(
+            f"The source cannot be imported: {exc}.", {"fields": {"source": [f"{exc}."]}}
+        ) from None
 
 
 # --- extract ------------------------------------------------------------------------------------
@@ -200,6 +204,8 @@ def clean_row(raw: dict) -> dict:
         raise RowError("name is empty")
     if len(name) > 200:
         raise RowError("name is longer than 200 characters")
+    if refused := name_refused_characters(name):
+        raise RowError(f"name holds control, bidi or zero-width characters: {', '.join(refused)}")
     country = (raw.get("country") or "").strip().upper()
     if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
         raise RowError(f"country {country!r} is not a two-letter ISO 3166 code")
@@ -270,6 +276,11 @@ def _staged_batches(run_id: int, **filters) -> Iterator[list[EtlRow]]:
 
 def etl_load(*, run_id: int) -> PipelineRun:
     """Upsert the valid rows, close the run with its counts and bad lines, and drop the staged rows."""
+    refusal = etl_city_caps_refusal(run_id=run_id)
+    if refusal:  # over a cap: nothing of the file is loaded
+        run_fail(run_id=run_id, reason=refusal)
+        EtlRow.objects.filter(run_id=run_id).delete()
+        return PipelineRun.objects.get(pk=run_id)
     cities: set[tuple[str, str]] = set()
     loaded = observations = 0
     for rows in _staged_batches(run_id, clean__isnull=False):

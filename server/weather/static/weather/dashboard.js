@@ -6,10 +6,23 @@ const POLL_MS = 1000;
 const POLL_LIMIT = 120;
 let chart = null;
 
+// An error the user can act on by logging in: shown with a link to the login page.
+class LoginNeeded extends Error {}
+
 async function api(path, options = {}) {
-  const response = await fetch(path, { headers: { "Accept": "application/json" }, ...options });
+  const headers = { "Accept": "application/json" };
+  if (options.method === "POST") {
+    // The session's changes need the CSRF token; a JSON body is what the API reads.
+    headers["X-CSRFToken"] = document.querySelector('meta[name="csrf-token"]').content;
+    headers["Content-Type"] = "application/json";
+    options = { body: "{}", ...options };
+  }
+  const response = await fetch(path, { headers, credentials: "same-origin", ...options });
   let body = null;
   try { body = await response.json(); } catch (_) { /* an error page from a proxy */ }
+  if (response.status === 401 || (response.status === 403 && document.body.dataset.signedIn !== "true")) {
+    throw new LoginNeeded("Log in to do this: changes need a signed-in account.");
+  }
   if (!response.ok) {
     throw new Error((body && body.message) || `HTTP ${response.status}`);
   }
@@ -26,6 +39,16 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function setStatus(element, text, kind = "") {
   element.textContent = text;
   element.className = `status ${kind}`;
+}
+
+function showError(element, error) {
+  setStatus(element, error.message + " ", "failure");
+  if (error instanceof LoginNeeded) {
+    const link = document.createElement("a");
+    link.href = document.body.dataset.loginUrl;
+    link.textContent = "Log in";
+    element.appendChild(link);
+  }
 }
 
 async function drawChart(cityId, cityName) {
@@ -75,7 +98,7 @@ async function refreshCity(button) {
     const canvas = document.getElementById("temperature-chart");
     if (canvas && canvas.dataset.cityId === cityId) await drawChart(cityId, document.getElementById("chart-city").textContent);
   } catch (error) {
-    setStatus(status, error.message, "failure");
+    showError(status, error);
   } finally {
     button.disabled = false;
   }
@@ -98,7 +121,7 @@ async function refreshAll(button) {
       await sleep(POLL_MS);
     }
   } catch (error) {
-    setStatus(status, error.message, "failure");
+    showError(status, error);
   } finally {
     button.disabled = false;
   }

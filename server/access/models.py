@@ -1,0 +1,20 @@
+from django.conf import settings
+from django.db import models
+
+
+class ApiToken(models.Model):
+    """A script's credential. Only a SHA-256 digest is stored: a copy of the database (a backup,
+    a dump handed to someone) holds nothing that authenticates. The token is random (256 bits),
+    so a fast hash is enough; a slow one would only make every API call slower."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    digest = models.CharField(max_length=64, unique=True)
+    # The token's first characters, to tell a user's tokens apart in the admin; they prove nothing.
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"

@@ -1,0 +1,177 @@
+"""Bounds on what one caller can cost: request budgets shared by every process, one full refresh
+at a time, one queued fetch per city, and caps on the catalogue's size."""
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from access.tokens import api_token_issue
+from tests.fast.conftest import REPO, task_done
+from tests.polling import wait_for
+from weather.models import City, PipelineRun
+
+
+def post(client, path, body=None):
+    return client.post(path, body or {}, content_type="application/json")
+
+
+@pytest.fixture
+def fresh_budgets(db):
+    """Throttle counters live in the shared cache table, outside the tests' rollback: start empty."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_anonymous_callers_get_a_429_with_retry_after_in_the_json_contract(
+    anonymous, fresh_budgets, settings
+):
+    settings.API_THROTTLE_ANON_RATE = "3/minute"
+    statuses = [anonymous.get("/api/cities/").status_code for _ in range(3)]
+    refused = anonymous.get("/api/cities/")
+    assert statuses == [200, 200, 200] and refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    body = refused.json()
+    assert body["message"].startswith("Request was throttled")
+    assert body["extra"] == {"retry_after_seconds": int(refused["Retry-After"])}
+
+
+def test_each_user_has_a_budget_of_their_own(api, staff_token, fresh_budgets, settings, django_user_model):
+    settings.API_THROTTLE_USER_RATE = "2/minute"
+    assert [api.get("/api/runs/").status_code for _ in range(3)] == [200, 200, 429]
+    other = django_user_model.objects.create_superuser("other", "o@example.org", "a-long-password-1")
+    other_client = api.__class__(headers={"Authorization": f"Token {api_token_issue(user=other)}"})
+    assert other_client.get("/api/runs/").status_code == 200
+
+
+def test_the_budget_is_shared_by_separate_processes(anonymous, transactional_db, fresh_budgets, settings):
+    # Every gunicorn worker and web replica is another process: a budget spent here is spent there.
+    settings.API_THROTTLE_ANON_RATE = "3/minute"
+    assert [anonymous.get("/api/cities/").status_code for _ in range(3)] == [200, 200, 200]
+    code = (
+        "import django; django.setup()\n"
+        "from django.test import Client\n"
+        "print(Client(raise_request_exception=False).get('/api/cities/').status_code)"
+    )
+    env = {
+        **os.environ,
+        "POSTGRES_DB": connection.settings_dict["NAME"],
+        "DJANGO_SETTINGS_MODULE": "tests.fast.settings",
+        "API_THROTTLE_ANON_RATE": "3/minute",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "server"), str(REPO)]),
+    }
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "429"
+
+
+def test_a_full_refresh_asked_for_while_one_is_open_returns_the_open_run(api, db):
+    first = post(api, "/api/pipeline/refresh-all/")
+    again = post(api, "/api/pipeline/refresh-all/")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["run_id"] == first.json()["run_id"]
+    assert again.json()["task_id"] == first.json()["task_id"]
+    PipelineRun.objects.update(state=PipelineRun.State.SUCCESS)
+    after = post(api, "/api/pipeline/refresh-all/")
+    assert after.status_code == 202 and after.json()["run_id"] != first.json()["run_id"]
+
+
+def test_a_refresh_left_open_for_hours_is_not_joined(api, db):
+    stale = PipelineRun.objects.create(kind=PipelineRun.Kind.REFRESH, task_id="lost", state="running")
+    PipelineRun.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=4))
+    response = post(api, "/api/pipeline/refresh-all/")
+    assert response.status_code == 202 and response.json()["run_id"] != stale.id
+
+
+def test_simultaneous_full_refresh_requests_start_one_fan_out(api, worker, stub):
+    City.objects.bulk_create(City(name=f"Race {i}", latitude=i, longitude=i) for i in range(3))
+    # Slow answers keep the run open while the requests race; the lock is what keeps them to one.
+    stub.configure(latency_ms=3000)
+    barrier, answers = threading.Barrier(4), []
+
+    def ask():
+        barrier.wait()
+        answers.append(post(api, "/api/pipeline/refresh-all/"))
+        connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 202]
+    assert len({a.json()["run_id"] for a in answers}) == 1
+    run_id = answers[0].json()["run_id"]
+    assert PipelineRun.objects.filter(kind="refresh").count() == 1
+    wait_for(lambda: PipelineRun.objects.get(pk=run_id).finished_at, timeout=60, what="the run to close")
+
+
+def test_a_city_whose_fetch_is_queued_is_not_queued_twice(api, db, fresh_budgets):
+    city = City.objects.create(name="Oslo", country="NO", latitude=59.91, longitude=10.75)
+    first = post(api, f"/api/cities/{city.id}/refresh/")
+    again = post(api, f"/api/cities/{city.id}/refresh/")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["task_id"] == first.json()["task_id"]
+    TaskResult.objects.create(task_id=first.json()["task_id"], status="SUCCESS")
+    after = post(api, f"/api/cities/{city.id}/refresh/")
+    assert after.status_code == 202 and after.json()["task_id"] != first.json()["task_id"]
+
+
+def test_a_queued_fetch_is_followed_to_its_end_then_a_new_one_may_start(api, worker, fresh_budgets):
+    city = City.objects.create(name="Rome", country="IT", latitude=41.9, longitude=12.5)
+    task_id = post(api, f"/api/cities/{city.id}/refresh/").json()["task_id"]
+    task_done(task_id)
+    response = post(api, f"/api/cities/{city.id}/refresh/")
+    assert response.status_code == 202 and response.json()["task_id"] != task_id
+    task_done(response.json()["task_id"])
+
+
+def test_a_city_past_the_total_cap_is_a_409(api, db, settings):
+    settings.CITIES_MAX_TOTAL = 1
+    City.objects.create(name="Paris", country="FR", latitude=48.85, longitude=2.35)
+    response = post(api, "/api/cities/", {"name": "Lyon", "latitude": 45.7, "longitude": 4.8})
+    assert response.status_code == 409
+    assert response.json()["extra"] == {"max_cities": 1}
+    assert City.objects.count() == 1
+
+
+def import_run(api, name: str, rows: list[str]) -> PipelineRun:
+    from django.conf import settings
+
+    (Path(settings.ETL_IMPORT_DIR) / name).write_text(
+        "name,country,latitude,longitude\n" + "\n".join(rows) + "\n"
+    )
+    queued = post(api, "/api/pipeline/etl/", {"source": name}).json()
+    task_done(queued["task_id"], timeout=60)
+    return PipelineRun.objects.get(pk=queued["run_id"])
+
+
+def test_an_import_adding_more_cities_than_one_import_may_loads_none(api, worker):
+    # The worker runs with ETL_MAX_NEW_CITIES=1500 (tests/fast/settings.py).
+    run = import_run(api, "many.csv", [f"Many {i},FR,{i % 80}.5,1.5" for i in range(1501)])
+    assert run.state == "failure"
+    assert (
+        run.error_summary
+        == "The import would add 1501 new cities; one import may add 1500 (ETL_MAX_NEW_CITIES)."
+    )
+    assert not City.objects.exists()
+    assert not run.etl_rows.exists()
+
+
+def test_an_import_that_would_overfill_the_catalogue_loads_none(api, worker):
+    # The worker runs with CITIES_MAX_TOTAL=4000: 3,000 present plus 1,001 new is one too many.
+    City.objects.bulk_create(City(name=f"Present {i}", latitude=1, longitude=1) for i in range(3000))
+    rows = [f"Present {i},,1,1" for i in range(10)] + [f"New {i},FR,2,2" for i in range(1001)]
+    run = import_run(api, "overfill.csv", rows)
+    assert run.state == "failure" and "catalogue holds at most 4000" in run.error_summary
+    assert City.objects.count() == 3000
+    fits = import_run(api, "fits.csv", rows[:-1])
+    assert fits.state == "success" and City.objects.count() == 4000
