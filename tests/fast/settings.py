@@ -55,7 +55,7 @@ _defaults = {
     "ADMIN_LOGIN_RATE": "100000/minute",
     # Caps small enough for a test to cross with a small file, above what the other tests load
     # (the 100 MB import: 1,000 cities). The worker process reads these too.
-    "ETL_MAX_NEW_CITIES": "1500",
+    "ETL_MAX_NEW_CITIES": "3000",
     "CITIES_MAX_TOTAL": "4000",
 }
 for _name, _value in _defaults.items():

@@ -155,12 +155,12 @@ def import_run(api, name: str, rows: list[str]) -> PipelineRun:
 
 
 def test_an_import_adding_more_cities_than_one_import_may_loads_none(api, worker):
-    # The worker runs with ETL_MAX_NEW_CITIES=1500 (tests/fast/settings.py).
-    run = import_run(api, "many.csv", [f"Many {i},FR,{i % 80}.5,1.5" for i in range(1501)])
+    # The worker runs with ETL_MAX_NEW_CITIES=3000 (tests/fast/settings.py).
+    run = import_run(api, "many.csv", [f"Many {i},FR,{i % 80}.5,1.5" for i in range(3001)])
     assert run.state == "failure"
     assert (
         run.error_summary
-        == "The import would add 1501 new cities; one import may add 1500 (ETL_MAX_NEW_CITIES)."
+        == "The import would add 3001 new cities; one import may add 3000 (ETL_MAX_NEW_CITIES)."
     )
     assert not City.objects.exists()
     assert not run.etl_rows.exists()

@@ -114,7 +114,8 @@ def test_imports_wait_on_their_own_queue_without_holding_a_refresh(worker):
         run = etl_run_enqueue(source="queued.csv")
         wait_for(lambda: queue_depth(settings.ETL_QUEUE) == 1, what="the import in its queue")
         # No worker serves imports now, and a refresh runs all the same.
-        assert task_done(city_refresh_enqueue(city_id=city.id)).status == "SUCCESS"
+        task_id, _ = city_refresh_enqueue(city_id=city.id)
+        assert task_done(task_id).status == "SUCCESS"
         assert PipelineRun.objects.get(pk=run.pk).state == "queued"
     finally:
         app.control.add_consumer(settings.ETL_QUEUE, destination=[worker], reply=True)
