@@ -42,6 +42,9 @@ _defaults = {
     "CELERY_TASK_DELIVERY_LIMIT": "3",
     "ETL_IMPORT_DIR": os.path.join(_scratch, "imports"),
     "BEAT_LIVENESS_FILE": os.path.join(_scratch, "beat-alive"),
+    "WORKER_LIVENESS_FILE": os.path.join(_scratch, "worker-alive"),
+    # A pool process is replaced past 300 MiB: well above a Django worker's ~80 MiB, well below a leak's.
+    "WORKER_MAX_MEMORY_PER_CHILD": str(300 * 1024),
     "DJANGO_LOG_LEVEL": "WARNING",
 }
 for _name, _value in _defaults.items():
