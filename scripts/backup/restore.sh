@@ -20,16 +20,13 @@ if [ -z "$source_dir" ] || [ ! -f "$source_dir/postgres.dump" ]; then
 fi
 definitions="$source_dir/rabbitmq-definitions.json"
 
-set -a
-# shellcheck disable=SC1091
-source .env
-set +a
-project="${COMPOSE_PROJECT_NAME:-fbrain}"
-database="${POSTGRES_DB:-fbrain}"
+env_value() { sed -n "s/^$1=//p" .env | tail -1; }
+project=$(env_value COMPOSE_PROJECT_NAME)
+database=$(env_value POSTGRES_DB)
 
-echo "Restoring $source_dir into the stack '$project'. This will:"
+echo "Restoring $source_dir into the stack '${project:-fbrain}'. This will:"
 echo "  - stop ${writers[*]} (nginx answers 502 meanwhile)"
-echo "  - REPLACE the PostgreSQL database '$database': every table and row now in it is deleted"
+echo "  - REPLACE the PostgreSQL database '${database:-fbrain}': every table and row now in it is deleted"
 if [ -f "$definitions" ]; then
   echo "  - import RabbitMQ's definitions (users, virtual hosts, queues, policies)"
 fi
