@@ -110,6 +110,14 @@ scale: ## Run N=n Celery worker containers until the next `make up` (CELERY_REPL
 migrate: ## Apply database migrations (the migrate job)
 	$(COMPOSE) run --rm migrate
 
+.PHONY: backup
+backup: check-env ## Write a PostgreSQL dump and RabbitMQ's definitions to backups/<UTC time>/ while the stack runs
+	COMPOSE="$(COMPOSE)" scripts/backup/backup.sh
+
+.PHONY: restore
+restore: check-env ## Restore FILE=backups/<time> into this stack, fresh or running (asks first unless CONFIRM=yes)
+	COMPOSE="$(COMPOSE)" CONFIRM="$(CONFIRM)" scripts/backup/restore.sh "$(FILE)"
+
 .PHONY: createsuperuser
 createsuperuser: ## Create an admin account: asks, or takes DJANGO_SUPERUSER_USERNAME, _EMAIL and _PASSWORD
 	@if [ -n "$${DJANGO_SUPERUSER_PASSWORD:-}" ]; then \

@@ -8,6 +8,7 @@ from celery.utils.log import get_logger
 from django.db import close_old_connections
 
 from task_queue.dead_letters import DeclareDeadLetterQueues
+from task_queue.liveness import ConsumerLiveness
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server_config.settings")
 
@@ -18,6 +19,7 @@ app = Celery("server_config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.steps["consumer"].add(DeclareDeadLetterQueues)
+app.steps["consumer"].add(ConsumerLiveness)
 
 
 @task_prerun.connect

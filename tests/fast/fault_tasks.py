@@ -17,3 +17,19 @@ def kill_own_process_until_fixed(deliveries_log: str, fixed_marker: str) -> str:
     if not Path(fixed_marker).exists():
         os.kill(os.getpid(), signal.SIGKILL)
     return "survived"
+
+
+# What a leaking task keeps alive after it returns, as a module-level cache that only grows would.
+_leaked: list[bytes] = []
+
+
+@shared_task(acks_late=True)
+def leak_memory(mebibytes: int) -> int:
+    """Keeps `mebibytes` MiB alive in its pool process (written, so resident); returns that process's pid."""
+    _leaked.append(b"x" * (mebibytes * 1024 * 1024))
+    return os.getpid()
+
+
+@shared_task(acks_late=True)
+def pool_process_id() -> int:
+    return os.getpid()

@@ -48,6 +48,9 @@ _defaults = {
     "ETL_URL_ALLOWED_HOSTS": "127.0.0.2,localhost",
     "ETL_URL_ALLOWED_NETWORKS": "127.0.0.2/32",
     "BEAT_LIVENESS_FILE": os.path.join(_scratch, "beat-alive"),
+    "WORKER_LIVENESS_FILE": os.path.join(_scratch, "worker-alive"),
+    # A pool process is replaced past 300 MiB: well above a Django worker's ~80 MiB, well below a leak's.
+    "WORKER_MAX_MEMORY_PER_CHILD": str(300 * 1024),
     "DJANGO_LOG_LEVEL": "WARNING",
     # Budgets no ordinary test reaches; the throttle tests lower them with the settings fixture.
     "API_THROTTLE_ANON_RATE": "100000/minute",

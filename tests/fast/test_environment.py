@@ -93,6 +93,7 @@ EDGES = {
     "CELERY_TASK_DELIVERY_LIMIT": ["1", "1000"],
     "CELERY_RESULT_EXPIRES_DAYS": ["1", "3650"],
     "WORKER_MAX_TASKS_PER_CHILD": ["0", "", "1", "100000"],
+    "WORKER_MAX_MEMORY_PER_CHILD": ["0", "1", "1048576", "67108864"],
     "WEATHER_API_KEY": ["", "a-key"],
     "WEATHER_API_TIMEOUT": ["0.1", "300"],
     "WEATHER_BATCH_SIZE": ["1", "1000"],
@@ -124,8 +125,8 @@ SECRETS = {
 }  # fmt: skip
 # Read by the stack around Django (Compose, start scripts, nginx, make): checked by the Compose tier.
 NOT_DJANGO = re.compile(
-    r"(RABBITMQ|FLOWER|GUNICORN|NGINX|COMPOSE)_.*|.*_IMAGE|SEED_CITIES|WORKER_CONCURRENCY|CELERY_REPLICAS|BUILD_CA_BUNDLE"
-    r"|ETL_WORKER_(CONCURRENCY|REPLICAS)"
+    r"(RABBITMQ|FLOWER|GUNICORN|NGINX|COMPOSE)_.*|.*_IMAGE|SEED_CITIES|WORKER_CONCURRENCY|WORKER_LIVENESS_MAX_AGE"
+    r"|CELERY_REPLICAS|BUILD_CA_BUNDLE|ETL_WORKER_(CONCURRENCY|REPLICAS)"
 )
 
 
@@ -142,7 +143,7 @@ def test_every_django_variable_of_env_example_has_its_edges_checked():
     unchecked = django_variables - set(EDGES) - {"DJANGO_SECRET_KEY", "POSTGRES_PASSWORD"}
     # Free text without edges: names, paths and URLs, checked at their example value below.
     unchecked -= {"POSTGRES_DB", "POSTGRES_USER", "POSTGRES_HOST", "BEAT_LIVENESS_FILE", "ETL_IMPORT_DIR",
-                  "WEATHER_API_URL", "GEOCODING_API_URL", "CELERY_TASK_TIME_LIMIT",
+                  "WORKER_LIVENESS_FILE", "WEATHER_API_URL", "GEOCODING_API_URL", "CELERY_TASK_TIME_LIMIT",
                   "CELERY_TASK_DEFAULT_QUEUE", "ETL_QUEUE"}  # fmt: skip
     assert sorted(unchecked) == []
     assert django_variables <= settings_variables() | {"CELERY_BROKER_URL"}

@@ -122,16 +122,28 @@ def restart_counts(stack: Stack, *services: str) -> dict[str, int]:
     return counts
 
 
-def pool_processes(container_id: str) -> list[int]:
-    """Host pids of a worker container's pool processes: the children of its main process."""
-    main = subprocess.run(
+def children(pid: int | str) -> list[tuple[int, str]]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=,comm=", "--ppid", str(pid)], capture_output=True, text=True
+    ).stdout
+    return [(int(p), comm) for p, comm in (line.split(None, 1) for line in out.splitlines())]
+
+
+def worker_main_process(container_id: str) -> int:
+    """Host pid of a worker container's Celery main process: the child of start-worker, its PID 1
+    (the other child is the watchdog's `sleep`)."""
+    start_worker = subprocess.run(
         ["docker", "inspect", "-f", "{{.State.Pid}}", container_id],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    children = subprocess.run(["ps", "-o", "pid=", "--ppid", main], capture_output=True, text=True).stdout
-    return [int(pid) for pid in children.split()]
+    return next(pid for pid, comm in children(start_worker) if comm.strip() != "sleep")
+
+
+def pool_processes(container_id: str) -> list[int]:
+    """Host pids of a worker container's pool processes: the children of its main process."""
+    return [pid for pid, _ in children(worker_main_process(container_id))]
 
 
 def workers_answering(stack: Stack) -> int:

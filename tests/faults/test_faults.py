@@ -20,6 +20,7 @@ from tests.faults.load import (
     tally,
     tally_when_finished,
     tasks_running,
+    worker_main_process,
     workers_answering,
 )
 from tests.polling import wait_for
@@ -134,6 +135,42 @@ def test_docker_kill_of_a_worker_container_mid_fetch_loses_nothing(stack):
             test="docker_kill_worker_container", sent=t.sent, completed=t.succeeded, redelivered=again,
             failed_with_reason=t.failed, lost=t.missing, duplicates=t.duplicates,
             notes="the other worker took the killed one's unacknowledged tasks; the container rejoined",
+        )
+    )  # fmt: skip
+
+
+def test_a_frozen_worker_is_replaced_by_its_own_container_and_its_tasks_run_elsewhere(stack):
+    # One observation time throughout: a held task runs again a minute or more later, and a new
+    # 15-minute slot would be a newer observation, not the same one stored twice.
+    stack.stub("/_stub/config", {"fixed_time": time.strftime("%Y-%m-%dT%H:00", time.gmtime())})
+    started, task_ids = fetches_under_way(stack, "F11", latency_ms=150)
+    victim = stack.container_ids("celery")[0]
+    restarts = restart_counts(stack, "celery")
+    # SIGSTOP from the host, as a hung kernel call or a debugger would freeze it: no handler runs.
+    subprocess.run(["kill", "-STOP", str(worker_main_process(victim))], check=True)
+    frozen = time.monotonic()
+    # No operator and no Docker socket: start-worker's watchdog kills the stale worker, the restart
+    # policy starts the container again, and its new worker answers.
+    wait_for(
+        lambda: restart_counts(stack, "celery") != restarts and workers_answering(stack) == 2,
+        timeout=400, interval=3, what="the frozen worker's container to be replaced",
+    )  # fmt: skip
+    replaced_after = time.monotonic() - frozen
+    t = tally_when_finished(stack, "F11", task_ids, timeout=300)
+    stack.stub("/_stub/reset", {})
+    again = redelivered(stack, task_ids, started)
+    assert_nothing_lost(t)
+    assert again >= 1  # the frozen worker held tasks; the broker handed them to the other worker
+    killed_at = re.search(r"for (\d+) s \(limit (\d+) s\): the worker is stuck", container_log(victim))
+    assert killed_at, "start-worker's watchdog did not log the kill"
+    record(
+        FaultFigures(
+            order=11, fault="A worker's main process frozen with SIGSTOP during 500 fetches",
+            test="sigstop_worker", sent=t.sent, completed=t.succeeded, redelivered=again,
+            failed_with_reason=t.failed, lost=t.missing, duplicates=t.duplicates,
+            notes=f"killed by its watchdog after {killed_at[1]} s without progress (limit {killed_at[2]} "
+            f"s); a new worker answered {replaced_after:.0f} s after the freeze; the {again} tasks it held "
+            "were redelivered and ran",
         )
     )  # fmt: skip
 

@@ -57,7 +57,19 @@ def test_workers_scale_and_shut_down_gracefully():
     assert "container_name" not in celery and "ports" not in celery
     minutes = int(celery["stop_grace_period"].rstrip("m"))
     assert minutes * 60 > 660  # the longest task time limit (ETL steps)
-    assert "inspect ping" in celery["healthcheck"]["test"][1]
+
+
+def test_a_stuck_worker_is_detected_cheaply_and_replaced_by_its_own_container():
+    celery = SERVICES["celery"]
+    # The check reads a file's age: no Python start, no broker round trip (`inspect ping` timed out on
+    # loaded hosts and marked healthy workers unhealthy).
+    check = celery["healthcheck"]["test"][1]
+    assert "WORKER_LIVENESS_FILE" in check and "celery" not in check.replace("celery-worker-alive", "")
+    # Compose never restarts an unhealthy container: start-worker's watchdog kills a stale worker and
+    # exits, and the restart policy starts a new container.
+    assert celery["restart"] == "unless-stopped"
+    start_worker = (REPO / "server" / "docker" / "start-worker").read_text()
+    assert "WORKER_LIVENESS_MAX_AGE" in start_worker and 'kill -KILL "$worker"' in start_worker
 
 
 def test_imports_have_a_worker_of_their_own():

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `make restore FILE=backups/<time>`: bring a backup of `make backup` into this stack, fresh (after
+# `docker compose down -v`) or running.
+#
+# It replaces the whole database: the database is dropped and created again, so tables a newer schema
+# added are gone too, and the migrate job then brings the restored schema up to this code's. The app
+# services that write (web, workers, beat, Flower) are stopped meanwhile; nginx stays up and answers
+# 502 until web is back. RabbitMQ's definitions are imported (users, virtual hosts, queues, policies,
+# added to or updating what the broker has); messages waiting in its queues are left alone.
+set -o errexit -o nounset -o pipefail
+
+compose=(${COMPOSE:-docker compose})
+source_dir="${1:-}"
+source_dir="${source_dir%/}"
+writers=(web celery beat flower)
+
+if [ -z "$source_dir" ] || [ ! -f "$source_dir/postgres.dump" ]; then
+  echo "Usage: make restore FILE=backups/<time> (a folder written by 'make backup', with postgres.dump)" >&2
+  exit 2
+fi
+definitions="$source_dir/rabbitmq-definitions.json"
+
+env_value() { sed -n "s/^$1=//p" .env | tail -1; }
+project=$(env_value COMPOSE_PROJECT_NAME)
+database=$(env_value POSTGRES_DB)
+
+echo "Restoring $source_dir into the stack '${project:-fbrain}'. This will:"
+echo "  - stop ${writers[*]} (nginx answers 502 meanwhile)"
+echo "  - REPLACE the PostgreSQL database '${database:-fbrain}': every table and row now in it is deleted"
+if [ -f "$definitions" ]; then
+  echo "  - import RabbitMQ's definitions (users, virtual hosts, queues, policies)"
+fi
+echo "  - run the migrate job, then start every service again"
+if [ "${CONFIRM:-}" != yes ]; then
+  read -r -p "Type 'restore' to go on (or run with CONFIRM=yes): " answer
+  [ "$answer" = restore ] || { echo "Nothing changed."; exit 1; }
+fi
+
+started=$(date +%s)
+"${compose[@]}" stop "${writers[@]}"
+"${compose[@]}" up -d --wait --wait-timeout 300 db rabbitmq
+
+# Dropped with FORCE, so that a connection left by a one-off container cannot block the restore.
+"${compose[@]}" exec -T db sh -c 'psql --quiet --username="$POSTGRES_USER" --dbname=postgres -v ON_ERROR_STOP=1 \
+  -c "DROP DATABASE IF EXISTS \"$POSTGRES_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$POSTGRES_DB\""'
+"${compose[@]}" exec -T db sh -c 'exec pg_restore --clean --if-exists --no-owner --exit-on-error \
+  --username="$POSTGRES_USER" --dbname="$POSTGRES_DB"' <"$source_dir/postgres.dump"
+
+if [ -f "$definitions" ]; then
+  "${compose[@]}" cp "$definitions" rabbitmq:/tmp/fbrain-definitions.json >/dev/null 2>&1
+  "${compose[@]}" exec -T rabbitmq rabbitmqctl --quiet import_definitions /tmp/fbrain-definitions.json
+  "${compose[@]}" exec -T rabbitmq rm -f /tmp/fbrain-definitions.json
+fi
+
+# A dump of an older schema is migrated forward here, before any app service sees it.
+"${compose[@]}" run --rm migrate
+"${compose[@]}" up -d --wait --wait-timeout 300
+echo "Restored $source_dir in $(( $(date +%s) - started )) s."
