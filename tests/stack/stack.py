@@ -21,9 +21,9 @@ TEST_APP_IMAGE = f"fbrain-test-{hashlib.sha256(str(REPO).encode()).hexdigest()[:
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 STANDIN = {
     "PYTHON_IMAGE": "fbrain-standin/python:3.11-slim-bookworm",
-    "POSTGRES_IMAGE": "fbrain-standin/postgres:15-bookworm",
-    "RABBITMQ_IMAGE": "fbrain-standin/rabbitmq:3.10-management",
-    "NGINX_IMAGE": "fbrain-standin/nginx:1.22-bookworm",
+    "POSTGRES_IMAGE": "fbrain-standin/postgres:15-bookworm-r2",
+    "RABBITMQ_IMAGE": "fbrain-standin/rabbitmq:3.10-management-r2",
+    "NGINX_IMAGE": "fbrain-standin/nginx:1.22-bookworm-r2",
 }
 
 
@@ -31,6 +31,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+SECRETS = {
+    "django_secret_key": "DJANGO_SECRET_KEY",
+    "postgres_password": "POSTGRES_PASSWORD",
+    "rabbitmq_password": "RABBITMQ_PASSWORD",
+    "flower_password": "FLOWER_PASSWORD",
+}
+
+
+def write_secrets(directory: Path, env: dict) -> Path:
+    """The Compose secret files (what `make secrets` writes), holding the env's values."""
+    directory.mkdir(exist_ok=True)
+    for name, variable in SECRETS.items():
+        (directory / name).write_text(env[variable] + "\n")
+        (directory / name).chmod(0o644)  # read by each container's own user, uid 10001 or postgres
+    return directory
 
 
 # Runs inside the stand-in's container: argv = path, method; stdin = the JSON body, if any.
@@ -91,6 +108,7 @@ class Stack:
         }
         env_file = workdir / "stack.env"
         env["FBRAIN_ENV_FILE"] = str(env_file)
+        env["FBRAIN_SECRETS_DIR"] = str(write_secrets(workdir / "secrets", env))
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         return cls(f"fbrain-test-{os.getpid()}-{workdir.name}", env_file, port, env["FLOWER_PASSWORD"])
 
