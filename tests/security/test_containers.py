@@ -5,8 +5,6 @@ import subprocess
 
 import pytest
 
-from tests.stack.stack import SECRETS
-
 LONG_RUNNING = ["db", "rabbitmq", "web", "celery", "beat", "flower", "nginx"]
 # What each entrypoint needs back after `cap_drop: [ALL]` (docker-compose.yml says why).
 CAPABILITIES = {
@@ -30,11 +28,6 @@ def inspect(stack, service: str) -> dict:
     container = stack.compose("ps", "-a", "-q", service).stdout.split()[0]
     out = subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)[0]
-
-
-def secret_values(stack) -> dict[str, str]:
-    env = dict(line.split("=", 1) for line in stack.env_file.read_text().splitlines() if "=" in line)
-    return {name: env[variable] for name, variable in SECRETS.items()}
 
 
 def can_connect(stack, service: str, host: str, port: int) -> bool:
@@ -68,11 +61,10 @@ def test_a_read_only_root_really_refuses_writes(stack, service):
     assert result.returncode != 0 and "Read-only file system" in result.stderr
 
 
-def test_no_secret_is_in_any_containers_environment(stack):
-    secrets = secret_values(stack)
+def test_no_secret_is_in_any_containers_environment(stack, stack_secrets):
     for service in LONG_RUNNING + ["migrate", "openmeteo"]:
         env = "\n".join(inspect(stack, service)["Config"]["Env"])
-        leaked = [name for name, value in secrets.items() if value in env]
+        leaked = [name for name, value in stack_secrets.items() if value in env]
         assert not leaked, f"{service} shows {leaked} in docker inspect"
 
 
