@@ -45,15 +45,19 @@ format: venv ## Format with ruff
 	$(BIN)/ruff format .
 
 .PHONY: test
-test: lint test-fast test-compose test-faults ## Run every tier: lint, fast, Compose and first hour, faults
+test: lint test-fast test-compose test-security test-faults ## Run every tier: lint, fast, Compose and first hour, security, faults
 
 .PHONY: test-fast
 test-fast: venv ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
 	$(BIN)/pytest --ds=tests.fast.settings -m "not large" tests/fast
 
 ##@ Stack (Docker Compose)
-PLACEHOLDER_SECRETS := DJANGO_SECRET_KEY POSTGRES_PASSWORD RABBITMQ_PASSWORD FLOWER_PASSWORD
 URL = http://$${NGINX_BIND:-127.0.0.1}:$${NGINX_PORT:-8080}
+
+# The Compose secret files (docker-compose.yml `secrets:`), one per secret, named after it.
+FBRAIN_SECRETS_DIR ?= secrets
+SECRET_FILES := django_secret_key:DJANGO_SECRET_KEY postgres_password:POSTGRES_PASSWORD \
+	rabbitmq_password:RABBITMQ_PASSWORD flower_password:FLOWER_PASSWORD
 
 .PHONY: check-env
 check-env: ## Refuse to start without .env or with a REQUIRED secret still at its placeholder
@@ -64,13 +68,29 @@ check-env: ## Refuse to start without .env or with a REQUIRED secret still at it
 	done; \
 	if [ -n "$$bad" ]; then echo "Set real values in .env for:$$bad (they still hold the placeholder)."; exit 1; fi
 
+# The folder is the host's guard (0700); the files are 0644 so each container's own user (app,
+# postgres) can read the ones mounted into it.
+.PHONY: secrets
+secrets: ## Write the missing secret files in secrets/: the value .env sets, else a random one
+	@umask 077; mkdir -p $(FBRAIN_SECRETS_DIR); chmod 700 $(FBRAIN_SECRETS_DIR); \
+	for pair in $(SECRET_FILES); do \
+	  file=$(FBRAIN_SECRETS_DIR)/$${pair%%:*}; name=$${pair#*:}; \
+	  if [ -s "$$file" ]; then continue; fi; \
+	  value=$$( [ -f .env ] && sed -n "s/^$$name=//p" .env | tail -1 || true); \
+	  if [ -z "$$value" ] || [ "$$value" = change-me ]; then \
+	    value=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))'); fi; \
+	  printf '%s\n' "$$value" >"$$file"; \
+	  chmod 644 "$$file"; \
+	  echo "wrote $$file"; \
+	done
+
 .PHONY: up
-up: check-env build ## Build, start, wait until every service is healthy, print the URLs
+up: check-env secrets build ## Build, start, wait until every service is healthy, print the URLs
 	$(COMPOSE) up -d --wait --wait-timeout 300
 	@set -a; source .env; set +a; \
 	echo; echo "F_BRAIN is up:"; \
 	echo "  dashboard  $(URL)/"; echo "  API        $(URL)/api/cities/"; \
-	echo "  admin      $(URL)/admin/   (make createsuperuser)"; echo "  Flower     $(URL)/flower/   (FLOWER_USER / FLOWER_PASSWORD)"
+	echo "  admin      $(URL)/admin/   (make createsuperuser)"; echo "  Flower     $(URL)/flower/   (FLOWER_USER / $(FBRAIN_SECRETS_DIR)/flower_password)"
 
 .PHONY: down
 down: ## Stop and remove the containers (volumes are kept; add -v by hand to drop them)
@@ -171,7 +191,7 @@ requeue-dead-letters: ## Send dead letters back to their queue: IDS="id ..." or 
 
 .PHONY: flower
 flower: ## Print Flower's URL
-	@set -a; [ -f .env ] && source .env; set +a; echo "Flower: $(URL)/flower/ (user $${FLOWER_USER:-admin})"
+	@set -a; [ -f .env ] && source .env; set +a; echo "Flower: $(URL)/flower/ (user $${FLOWER_USER:-admin}, password in $(FBRAIN_SECRETS_DIR)/flower_password)"
 
 .PHONY: engine
 engine: ## Install and start Docker Engine and the Compose plugin if missing
@@ -193,6 +213,11 @@ chromium: ## Install Debian's Chromium for the first-hour tier's browser
 .PHONY: e2e
 e2e: venv standins chromium ## A new user's first hour: docs/first-hour.md run step by step, and a browser
 	$(BIN)/pytest -p no:django tests/e2e
+
+.PHONY: test-security
+test-security: venv engine ## Security tier: the hardened stack from outside (nginx) and from docker inspect
+	tests/stack/images/build.sh
+	$(BIN)/pytest -p no:django tests/security
 
 .PHONY: test-faults
 test-faults: venv standins ## Inject faults into real processes and containers; rewrite docs/reliability.md's table

@@ -3,7 +3,7 @@
 import zoneinfo
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
@@ -229,6 +229,17 @@ elif DEBUG:
     CELERY_BROKER_URL = "filesystem://localhost/"
 else:
     raise ImproperlyConfigured("CELERY_BROKER_URL (or RABBITMQ_URL) must be set unless DJANGO_DEBUG=true.")
+# The broker password is kept out of the URL: Celery masks `broker_password` in `inspect conf` (what
+# Flower's worker pages and /flower/api/workers show), but masks a URL only under the exact key
+# `broker_url`, never the namespaced CELERY_BROKER_URL. A password written in the URL is moved out;
+# otherwise it comes from RABBITMQ_PASSWORD or RABBITMQ_PASSWORD_FILE (the Compose secret).
+_broker = urlsplit(CELERY_BROKER_URL)
+if _broker.password is not None:
+    CELERY_BROKER_PASSWORD = unquote(_broker.password)
+    _userinfo, _hostinfo = _broker.netloc.rsplit("@", 1)
+    CELERY_BROKER_URL = _broker._replace(netloc=f"{_userinfo.split(':', 1)[0]}@{_hostinfo}").geturl()
+else:
+    CELERY_BROKER_PASSWORD = env_secret("RABBITMQ_PASSWORD", required=False) or None
 if urlsplit(CELERY_BROKER_URL).scheme == "filesystem":
     _broker_dir = Path(env_str("CELERY_BROKER_FILESYSTEM_DIR", str(VAR_DIR / "broker")))
     for _sub in ("queue", "processed", "control"):

@@ -131,3 +131,20 @@ def test_a_malformed_rate_is_refused_naming_the_variable(monkeypatch, value):
 def test_rates_are_a_count_per_unit(monkeypatch, value):
     monkeypatch.setenv("SOME_RATE", value)
     assert env.env_rate("SOME_RATE", "1/minute") == value
+
+
+def test_the_broker_password_is_kept_out_of_the_url_celery_shows(tmp_path):
+    # Celery masks broker_password in `inspect conf` (Flower's pages) but not CELERY_BROKER_URL.
+    show = (
+        "from server_config.celery import app; t = app.conf.table(); "
+        "print(t['CELERY_BROKER_URL'], t['CELERY_BROKER_PASSWORD'], app.conf.broker_password)"
+    )
+    url = "amqp://u@rabbitmq:5672/v"
+    in_url = start("shell", "-c", show, CELERY_BROKER_URL="amqp://u:s%40cret@rabbitmq:5672/v")
+    assert in_url.stdout.splitlines()[-1].split() == [url, "********", "s@cret"]
+    (tmp_path / "password").write_text("from-a-file\n")
+    from_file = start(
+        "shell", "-c", show, CELERY_BROKER_URL=url,
+        RABBITMQ_PASSWORD_FILE=str(tmp_path / "password"),
+    )  # fmt: skip
+    assert from_file.stdout.splitlines()[-1].split() == [url, "********", "from-a-file"]

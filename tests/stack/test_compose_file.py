@@ -100,13 +100,59 @@ def test_every_variable_the_file_reads_is_documented_in_env_example():
     assert referenced - documented == set()
 
 
-def test_no_secret_has_a_working_default():
+def test_no_secret_passes_through_compose_variables():
+    # Secrets reach containers as files (`secrets:`), never interpolated into an environment.
     text = (REPO / "docker-compose.yml").read_text()
-    for secret in ["POSTGRES_PASSWORD", "RABBITMQ_PASSWORD"]:
-        assert re.findall(rf"\$\{{{secret}(:?[-?])", text) and f"${{{secret}:-" not in text
+    for secret in ["DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "FLOWER_PASSWORD"]:
+        assert f"${{{secret}" not in text
+    assert all(set(spec) == {"file"} for spec in COMPOSE["secrets"].values())
     env_example = (REPO / ".env.example").read_text()
     for secret in ["DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "FLOWER_PASSWORD"]:
         assert re.search(rf"^{secret}=change-me$", env_example, re.M)
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_service_is_hardened(name):
+    service = SERVICES[name]
+    assert service["cap_drop"] == ["ALL"]
+    assert not {"ALL", "SYS_ADMIN", "NET_ADMIN", "NET_RAW", "SYS_PTRACE"} & set(service.get("cap_add", []))
+    assert service["security_opt"] == ["no-new-privileges:true"]
+    assert service["read_only"] is True
+    limits = service["deploy"]["resources"]["limits"]
+    assert limits["memory"].startswith("${") and limits["pids"] == "${CONTAINER_PIDS_LIMIT:-512}"
+    assert service["logging"]["driver"] == "json-file"
+    assert set(service["logging"]["options"]) == {"max-size", "max-file"}
+
+
+def test_only_the_entrypoints_that_start_as_root_get_capabilities_back():
+    with_capabilities = {name for name, service in SERVICES.items() if service.get("cap_add")}
+    assert with_capabilities == {"db", "rabbitmq", "nginx"}
+
+
+def test_the_data_services_are_on_an_internal_network_and_only_callers_of_the_internet_on_egress():
+    networks = COMPOSE["networks"]
+    assert networks["backend"] == {"internal": True} and networks["proxy"] == {"internal": True}
+    assert SERVICES["db"]["networks"] == SERVICES["rabbitmq"]["networks"] == ["backend"]
+    on_egress = {name for name, service in SERVICES.items() if "egress" in service["networks"]}
+    assert on_egress == {"web", "celery"}
+    assert "backend" not in SERVICES["nginx"]["networks"]
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_read_secrets_from_files_and_show_none_in_their_environment(name):
+    environment = SERVICES[name]["environment"]
+    for secret in ["DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "FLOWER_PASSWORD"]:
+        assert environment[secret] == ""  # blanks what the env file may hold
+    for secret in SERVICES[name]["secrets"]:
+        assert f"/run/secrets/{secret}" in environment.values()
+    assert environment["CELERY_BROKER_URL"].startswith("amqp://${RABBITMQ_USER:?set RABBITMQ_USER in .env}@")
+
+
+def test_forwarded_headers_are_decided_by_nginx_and_believed_from_it_only():
+    assert not re.search(r"--forwarded-allow-ips\s+['\"]?\*", (REPO / "server/docker/start-web").read_text())
+    nginx = (REPO / "nginx/conf.d/default.conf").read_text()
+    assert "X-Forwarded-Proto $forwarded_proto" in nginx
+    assert "X-Forwarded-Proto $http_x_forwarded_proto" not in nginx
 
 
 def test_the_development_bind_mount_is_not_in_the_production_file():

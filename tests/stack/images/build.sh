@@ -30,8 +30,10 @@ build() {
   log "building $tag"
   docker build --quiet --build-arg "BASE=$BASE" --tag "$tag" "$HERE/$dir" >/dev/null
 }
+# -r2: the entrypoints that work on a read-only root (docs/security.md). A new suffix whenever an
+# entrypoint changes, so checkouts sharing one engine never run each other's stand-ins.
 build fbrain-standin/python:3.11-slim-bookworm python
-build fbrain-standin/postgres:15-bookworm postgres
-build fbrain-standin/rabbitmq:3.10-management rabbitmq
-build fbrain-standin/nginx:1.22-bookworm nginx
+build fbrain-standin/postgres:15-bookworm-r2 postgres
+build fbrain-standin/rabbitmq:3.10-management-r2 rabbitmq
+build fbrain-standin/nginx:1.22-bookworm-r2 nginx
 log "ready"

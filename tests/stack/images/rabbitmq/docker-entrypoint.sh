@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
+# The official rabbitmq image's entrypoint (3.9 and later): started as root it owns the data folder and
+# steps down to the rabbitmq user; nothing else. RABBITMQ_DEFAULT_USER/PASS/VHOST are read by
+# rabbitmq-server itself; the *_FILE variants are refused, as the official image refuses them.
 set -o errexit -o nounset -o pipefail
 
-if [ "${1:-}" != rabbitmq-server ]; then
-  exec "$@"
+if [[ "${1:-}" == rabbitmq* ]] && [ "$(id -u)" = 0 ]; then
+  if [ "$1" = rabbitmq-server ]; then
+    find /var/lib/rabbitmq \! -user rabbitmq -exec chown rabbitmq:rabbitmq '{}' +
+  fi
+  exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "$0" "$@"
 fi
-{
-  echo "loopback_users.guest = false"
-  echo "listeners.tcp.default = 5672"
-  echo "management.tcp.port = 15672"
-  [ -n "${RABBITMQ_DEFAULT_USER:-}" ] && echo "default_user = $RABBITMQ_DEFAULT_USER"
-  [ -n "${RABBITMQ_DEFAULT_PASS:-}" ] && echo "default_pass = $RABBITMQ_DEFAULT_PASS"
-  [ -n "${RABBITMQ_DEFAULT_VHOST:-}" ] && echo "default_vhost = $RABBITMQ_DEFAULT_VHOST"
-} >/etc/rabbitmq/conf.d/10-defaults.conf
-# conf.d may hold read-only mounts; only the data and the generated file need the rabbitmq user.
-chown -R rabbitmq:rabbitmq /var/lib/rabbitmq
-chown rabbitmq:rabbitmq /etc/rabbitmq/conf.d/10-defaults.conf
-exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups env HOME=/var/lib/rabbitmq \
-  /usr/lib/rabbitmq/bin/rabbitmq-server
+for old in RABBITMQ_DEFAULT_PASS_FILE RABBITMQ_DEFAULT_USER_FILE RABBITMQ_VM_MEMORY_HIGH_WATERMARK; do
+  if [ -n "${!old:-}" ]; then
+    echo >&2 "error: $old is set but deprecated"
+    exit 1
+  fi
+done
+if [ "${1:-}" = rabbitmq-server ]; then
+  exec /usr/lib/rabbitmq/bin/rabbitmq-server
+fi
+exec "$@"
