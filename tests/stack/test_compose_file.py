@@ -15,6 +15,20 @@ APP_SERVICES = ["migrate", "web", "celery", "celery-imports", "beat", "flower"]
 ONE_SHOT = {"migrate"}
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys without a word: a second `deploy:` drops the first."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [key.value for key, _ in node.value if key.value != "<<"]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        assert not repeated, f"{repeated} given twice at {node.start_mark}"
+        return super().construct_mapping(node, deep)
+
+
+def test_no_key_is_given_twice_in_one_mapping():
+    yaml.load((REPO / "docker-compose.yml").read_text(), _UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+
+
 def test_app_services_share_one_image_built_once():
     images = {SERVICES[name]["image"] for name in APP_SERVICES}
     assert images == {"${APP_IMAGE:-fbrain/app:latest}"}
@@ -134,7 +148,7 @@ def test_the_data_services_are_on_an_internal_network_and_only_callers_of_the_in
     assert networks["backend"] == {"internal": True} and networks["proxy"] == {"internal": True}
     assert SERVICES["db"]["networks"] == SERVICES["rabbitmq"]["networks"] == ["backend"]
     on_egress = {name for name, service in SERVICES.items() if "egress" in service["networks"]}
-    assert on_egress == {"web", "celery"}
+    assert on_egress == {"web", "celery", "celery-imports"}  # the geocoding and forecast APIs, URL imports
     assert "backend" not in SERVICES["nginx"]["networks"]
 
 
