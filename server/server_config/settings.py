@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "weather",
     "task_queue",
+    "quota",
 ]
 
 MIDDLEWARE = [
@@ -289,3 +290,21 @@ WEATHER_RETRY_BACKOFF_MAX_SECONDS = env_float("WEATHER_RETRY_BACKOFF_MAX_SECONDS
 # Where the dashboard links to Flower: nginx serves it under /flower/ in the Compose stack.
 FLOWER_URL = env_str("FLOWER_URL", "/flower/")
 ETL_IMPORT_DIR = Path(env_str("ETL_IMPORT_DIR", str(VAR_DIR / "imports")))
+
+# --- Weather API quota --------------------------------------------------------------------------
+# Calls Open-Meteo allows per minute, hour and UTC day (defaults: its free tier; a paid key raises
+# them). One budget in PostgreSQL is shared by every worker on every host (server/quota/).
+WEATHER_QUOTA_PER_MINUTE = env_int("WEATHER_QUOTA_PER_MINUTE", 600, minimum=1)
+WEATHER_QUOTA_PER_HOUR = env_int("WEATHER_QUOTA_PER_HOUR", 5000, minimum=1)
+WEATHER_QUOTA_PER_DAY = env_int("WEATHER_QUOTA_PER_DAY", 10_000, minimum=1)
+# The windows' lengths in seconds: the provider's are 60, 3600 and 86400; tests shorten them.
+WEATHER_QUOTA_MINUTE_SECONDS = env_int("WEATHER_QUOTA_MINUTE_SECONDS", 60, minimum=1)
+WEATHER_QUOTA_HOUR_SECONDS = env_int("WEATHER_QUOTA_HOUR_SECONDS", 3600, minimum=1)
+WEATHER_QUOTA_DAY_SECONDS = env_int("WEATHER_QUOTA_DAY_SECONDS", 86_400, minimum=1)
+_SMALLEST_QUOTA = min(WEATHER_QUOTA_PER_MINUTE, WEATHER_QUOTA_PER_HOUR, WEATHER_QUOTA_PER_DAY)
+if WEATHER_BATCH_SIZE > _SMALLEST_QUOTA:
+    # A batch costs at least one call per city: a larger batch could never be sent.
+    raise ImproperlyConfigured(
+        f"WEATHER_BATCH_SIZE={WEATHER_BATCH_SIZE} is more than a quota window allows "
+        "(WEATHER_QUOTA_PER_MINUTE/HOUR/DAY): lower it or raise the quota."
+    )
