@@ -1,12 +1,15 @@
 """The shared API budget in real PostgreSQL: the cost of a request, the windows' arithmetic at their
 boundaries, all-or-nothing reservations, the pause after a 429, and many processes spending at once."""
 
+import io
 import multiprocessing
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.management import call_command
+from django.test import Client
 
 from quota.cost import request_cost
 from quota.models import QuotaBudget
@@ -193,3 +196,27 @@ def test_many_processes_spending_at_once_never_exceed_the_budget(transactional_d
     budget = QuotaBudget.objects.get()
     assert budget.minute_used == Decimal(cost) * expected
     assert budget.minute_used <= limit
+
+
+# --- visible ----------------------------------------------------------------------------------
+
+
+def test_the_api_shows_used_and_left_per_window_and_the_pause(limits, db):
+    quota_reserve(cost=Decimal("2.5"))
+    quota_pause(retry_after=60, reason="Minutely API request limit exceeded.")
+    body = Client().get("/api/quota/").json()
+    assert [(w["name"], w["limit"], w["used"], w["left"]) for w in body["windows"]] == [
+        ("minute", 10, 2.5, 7.5),
+        ("hour", 25, 2.5, 22.5),
+        ("day", 40, 2.5, 37.5),
+    ]
+    assert body["left"] == 0  # paused: nothing can be spent now
+    assert body["paused_until"] and body["pause_reason"].startswith("Minutely")
+
+
+def test_the_status_command_prints_the_budget(limits, db):
+    quota_reserve(cost=Decimal(3))
+    out = io.StringIO()
+    call_command("quota_status", stdout=out)
+    assert "minute" in out.getvalue() and "3.000 used of 10" in out.getvalue()
+    assert "not paused" in out.getvalue()

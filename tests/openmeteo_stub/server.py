@@ -22,6 +22,7 @@ import random
 import signal
 import sys
 import threading
+import time
 import unicodedata
 import zlib
 from collections import Counter, defaultdict, deque
@@ -60,6 +61,8 @@ DEFAULT_CONFIG = {
     "seed": None,
     "fixed_time": None,  # "YYYY-MM-DDTHH:MM" instead of the current 15-minute slot
     "reject_locations": [],  # [[lat, lon], ...]: any request containing one answers 400
+    "window_seconds": 60,  # length of the windows calls are counted in (stats: calls_per_window)
+    "limit_per_window": 0,  # calls a window allows before the stand-in answers 429 (0: no limit)
 }
 # Keys a scripted override may carry; {} means "answer normally" (it still uses up its turn).
 SCRIPT_KEYS = {"status", "reason", "retry_after", "timeout", "timeout_seconds", "malformed", "drop_location"}
@@ -179,6 +182,8 @@ def _check_config(changes: dict) -> dict:
             number = float(value)
             if not math.isfinite(number) or number < 0 or ("rate" in key and number > 1):
                 raise ValueError(f"{key} out of range: {value!r}")
+            if key == "window_seconds" and number == 0:
+                raise ValueError("window_seconds must be positive")
             checked[key] = number
     return checked
 
@@ -214,6 +219,10 @@ class _State:
             self.forecast_requests = 0
             self.locations_requested = 0
             self.recent: deque[int] = deque(maxlen=1000)
+            # Calls (locations × the provider's variable weight) received per counting window, keyed
+            # by the window's start (seconds since the epoch), and each request's arrival.
+            self.window_calls: Counter = Counter()
+            self.log: deque[list] = deque(maxlen=20_000)
             self.wake.set()
             self.wake = threading.Event()
 
@@ -241,6 +250,8 @@ class _State:
                 "locations_requested": self.locations_requested,
                 "recent_location_counts": list(self.recent),
                 "script_pending": len(self.script),
+                "calls_per_window": {str(k): v for k, v in sorted(self.window_calls.items())},
+                "forecast_log": [list(entry) for entry in self.log],
                 "config": dict(self.config),
             }
 
@@ -472,6 +483,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._error(400, str(exc))
             return
+        arrived = time.time()
+        calls = len(locations) * max(1.0, len(variables) / 10)
         with state.lock:
             config = dict(state.config)
             override = state.script.popleft() if state.script else None
@@ -479,9 +492,19 @@ class _Handler(BaseHTTPRequestHandler):
             state.forecast_requests += 1
             state.locations_requested += len(locations)
             state.recent.append(len(locations))
+            window = math.floor(arrived / config["window_seconds"]) * config["window_seconds"]
+            state.window_calls[window] += calls
+            limit = config["limit_per_window"]
+            if override is None and limit and state.window_calls[window] > limit:
+                # Like the real API: refused once the window's calls (this request's included) pass it.
+                override = {"status": 429, "retry_after": None}
+            entry = [arrived, calls, None]
+            state.log.append(entry)
 
         state.sleep(config["latency_ms"] / 1000)
         fault, status = _pick_fault(override, config, rolls)
+        with state.lock:
+            entry[2] = "timeout" if fault == "timeout" else status
         override = override or {}
         if fault == "timeout":
             state.sleep(float(override.get("timeout_seconds", config["timeout_seconds"])))
