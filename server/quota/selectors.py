@@ -32,13 +32,17 @@ class QuotaStatus:
             return Decimal(0)
         return min(window.left for window in self.windows)
 
-    def wait_seconds(self, cost: Decimal, now: float | None = None) -> float:
-        """Seconds until `cost` calls may fit (0 when they fit now); an estimate, for Retry-After."""
+    def window(self, name: str) -> WindowStatus:
+        return next(window for window in self.windows if window.name == name)
+
+    def blocker(self, cost: Decimal, now: float | None = None) -> tuple[float, str]:
+        """Seconds until `cost` calls may fit and what blocks them (minute, hour, day or pause);
+        (0, "") when they fit now. A reading, for a Retry-After: only a reservation spends."""
         now = time.time() if now is None else now
-        waits = [0.0]
+        waits = [(0.0, "")]
         if self.paused_until is not None:
-            waits.append(self.paused_until.timestamp() - now)
-        waits += [w.resets_at.timestamp() - now for w in self.windows if w.left < cost]
+            waits.append((self.paused_until.timestamp() - now, "pause"))
+        waits += [(w.resets_at.timestamp() - now, w.name) for w in self.windows if w.left < cost]
         return max(waits)
 
 

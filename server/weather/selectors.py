@@ -1,10 +1,9 @@
 """Read-side queries of the weather app; services hold the writes."""
 
 import json
-from collections.abc import Iterator
 
 from celery.states import READY_STATES
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import F, Max, OuterRef, QuerySet, Subquery
 from django_celery_results.models import TaskResult
 
 from weather.models import City, PipelineRun, WeatherData
@@ -35,21 +34,6 @@ def run_list(*, kind: str | None = None) -> QuerySet[PipelineRun]:
     if kind:
         runs = runs.filter(kind=kind)
     return runs.order_by("-created_at", "-id")
-
-
-def city_active_id_batches(*, size: int) -> Iterator[list[int]]:
-    """Ids of active cities, `size` at a time, walking the primary key so each query is an index range."""
-    last_id = 0
-    while True:
-        ids = list(
-            City.objects.filter(active=True, id__gt=last_id)
-            .order_by("id")
-            .values_list("id", flat=True)[:size]
-        )
-        if not ids:
-            return
-        yield ids
-        last_id = ids[-1]
 
 
 def task_status(*, task_id: str) -> dict | None:
@@ -83,3 +67,16 @@ def _exception_line(payload) -> str:
             message = " ".join(str(part) for part in message)
         return f"{payload['exc_type']}: {message}"
     return str(payload)
+
+
+def city_stalest_active_ids(*, limit: int) -> list[int]:
+    """Ids of up to `limit` active cities, those never fetched first, then the longest ago."""
+    if limit <= 0:
+        return []
+    last_fetched = Max("observations__fetched_at")
+    return list(
+        City.objects.filter(active=True)
+        .annotate(last_fetched=last_fetched)
+        .order_by(F("last_fetched").asc(nulls_first=True), "id")
+        .values_list("id", flat=True)[:limit]
+    )

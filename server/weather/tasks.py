@@ -11,11 +11,13 @@ from celery.utils.log import get_task_logger
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from weather import selectors
+from task_queue.deferral import task_defer
+from weather.errors import QuotaExhaustedError
 from weather.models import PipelineRun
 from weather.openmeteo import PermanentAPIError, TransientAPIError
 from weather.services.cities import city_get
 from weather.services.etl import EtlSourceError, etl_extract, etl_load, etl_source_check, etl_transform
+from weather.services.forecast_quota import refresh_plan
 from weather.services.observations import (
     FetchOutcome,
     observations_delete_older_than,
@@ -80,6 +82,9 @@ def fetch_weather_for_city(self, city_id: int) -> dict:
     try:
         city = city_get(city_id)
         outcome = weather_fetch_for_cities(city_ids=[city.id])
+    except QuotaExhaustedError as exc:
+        # Waiting for the budget is not a failure of the API: no retry is used up.
+        raise task_defer(self, countdown=exc.retry_after, reason=f"City {city_id}: {exc.message}") from exc
     except TRANSIENT_ERRORS as exc:
         raise _retry(self, exc, f"City {city_id}") from exc
     if city.id in outcome.failed:
@@ -94,6 +99,15 @@ def fetch_weather_batch(self, city_ids: list[int]) -> dict:
     callback must run, so a batch that cannot be fetched reports its cities as failed instead."""
     try:
         outcome = weather_fetch_for_cities(city_ids=city_ids)
+    except QuotaExhaustedError as exc:
+        if exc.blocked_by != "day":
+            # The next minute or hour window, or the end of a pause: the broker holds the batch.
+            what = f"Batch of {len(city_ids)} cities: {exc.message}"
+            raise task_defer(self, countdown=exc.retry_after, reason=what) from exc
+        # Not before tomorrow (UTC): the run closes, counting these as deferred; the next beat tick
+        # fetches them first.
+        logger.warning("Batch of %d cities deferred to the next day window: %s", len(city_ids), exc.message)
+        outcome = FetchOutcome(deferred=list(city_ids))
     except TRANSIENT_ERRORS as exc:
         if self.request.retries < retry_budget(exc):
             raise _retry(self, exc, f"Batch of {len(city_ids)} cities") from exc
@@ -102,38 +116,73 @@ def fetch_weather_batch(self, city_ids: list[int]) -> dict:
     except PermanentAPIError as exc:
         outcome = FetchOutcome.all_failed(city_ids, str(exc))
     logger.info(
-        "Fetched weather for a batch of %d cities: %d stored, %d failed",
+        "Fetched weather for a batch of %d cities: %d stored, %d failed, %d deferred",
         len(city_ids),
         len(outcome.ok),
         len(outcome.failed),
+        len(outcome.deferred),
     )
     return {**outcome.as_result(), "worker": self.request.hostname}
 
 
 @shared_task(bind=True, **_RETRY_DATABASE_ERRORS)
 def update_all_weather_data(self) -> dict:
-    """Refresh every active city: batches fanned out as a chord whose callback closes the run."""
-    total = selectors.city_list(active=True).count()
-    run = run_begin(kind=PipelineRun.Kind.REFRESH, task_id=self.request.id, total=total)
-    batches = list(selectors.city_active_id_batches(size=settings.WEATHER_BATCH_SIZE))
+    """Refresh every active city: batches fanned out as a chord whose callback closes the run.
+
+    Within what is left of the day's API budget: the stalest cities first, the rest deferred.
+    """
+    plan = refresh_plan()
+    run = run_begin(
+        kind=PipelineRun.Kind.REFRESH,
+        task_id=self.request.id,
+        total=plan.total,
+        deferred=plan.deferred,
+        deferred_until=plan.deferred_until,
+    )
+    if plan.deferred:
+        logger.warning(
+            "Refresh run %s: the day's API budget pays for %d of %d cities; the %d stalest now, "
+            "%d deferred until %s",
+            run.id,
+            len(plan.city_ids),
+            plan.total,
+            len(plan.city_ids),
+            plan.deferred,
+            plan.deferred_until,
+        )
+    size = settings.WEATHER_BATCH_SIZE
+    batches = [plan.city_ids[start : start + size] for start in range(0, len(plan.city_ids), size)]
     if not batches:
         refresh_run_finish(run_id=run.id, batch_results=[])
         return {"run_id": run.id, "cities": 0, "batches": 0}
     callback = finish_refresh_run.s(run_id=run.id).on_error(pipeline_run_failed.s(run_id=run.id))
     chord(group(fetch_weather_batch.s(ids) for ids in batches))(callback)
-    logger.info("Refresh run %s: %d cities in %d batches queued", run.id, total, len(batches))
-    return {"run_id": run.id, "cities": total, "batches": len(batches)}
+    logger.info("Refresh run %s: %d cities in %d batches queued", run.id, len(plan.city_ids), len(batches))
+    return {
+        "run_id": run.id,
+        "cities": len(plan.city_ids),
+        "batches": len(batches),
+        "deferred": plan.deferred,
+    }
 
 
 @shared_task(**_RETRY_DATABASE_ERRORS)
 def finish_refresh_run(batch_results: list[dict], run_id: int) -> dict:
     run = refresh_run_finish(run_id=run_id, batch_results=batch_results)
-    logger.info("Refresh run %s %s: %d ok, %d failed", run.id, run.state, run.cities_ok, run.cities_failed)
+    logger.info(
+        "Refresh run %s %s: %d ok, %d failed, %d deferred",
+        run.id,
+        run.state,
+        run.cities_ok,
+        run.cities_failed,
+        run.cities_deferred,
+    )
     return {
         "run_id": run.id,
         "state": run.state,
         "cities_ok": run.cities_ok,
         "cities_failed": run.cities_failed,
+        "cities_deferred": run.cities_deferred,
     }
 
 

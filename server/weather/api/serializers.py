@@ -83,6 +83,8 @@ class PipelineRunSerializer(serializers.ModelSerializer):
             "cities_total",
             "cities_ok",
             "cities_failed",
+            "cities_deferred",
+            "deferred_until",
             "rows_total",
             "rows_invalid",
             "observations_loaded",
@@ -123,3 +125,8 @@ class TaskStatusSerializer(serializers.Serializer):
 
 class PageSerializer(serializers.Serializer):
     count = serializers.IntegerField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    extra = serializers.DictField()

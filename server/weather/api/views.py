@@ -13,6 +13,7 @@ from weather.models import PipelineRun
 from weather.services.cities import city_create, city_get
 from weather.services.enqueue import task_enqueue_on_commit
 from weather.services.etl import etl_run_enqueue
+from weather.services.forecast_quota import forecast_quota_check
 from weather.services.runs import refresh_run_enqueue
 from weather.tasks import fetch_weather_for_city
 
@@ -69,9 +70,11 @@ class CityWeatherApi(APIView):
 
 
 class CityRefreshApi(APIView):
-    @extend_schema(request=None, responses={202: s.TaskEnqueuedSerializer})
+    @extend_schema(request=None, responses={202: s.TaskEnqueuedSerializer, 429: s.ErrorSerializer})
     def post(self, request, city_id: int):
         city = city_get(city_id)
+        # A spent budget answers 429 with Retry-After now rather than queueing a fetch that waits.
+        forecast_quota_check(locations=1)
         task_id = task_enqueue_on_commit(fetch_weather_for_city.si(city.id))
         status_url = request.build_absolute_uri(reverse("api:task-status", args=[task_id]))
         return Response({"task_id": task_id, "status_url": status_url}, status=status.HTTP_202_ACCEPTED)

@@ -6,6 +6,7 @@ from collections import Counter
 from django.db import transaction
 from django.utils import timezone
 
+from quota.selectors import quota_status
 from weather.models import PipelineRun
 from weather.services.enqueue import task_enqueue_on_commit
 
@@ -29,7 +30,14 @@ def refresh_run_enqueue() -> PipelineRun:
 
 
 def run_begin(
-    *, kind: str, task_id: str, run_id: int | None = None, source: str = "", total: int = 0
+    *,
+    kind: str,
+    task_id: str,
+    run_id: int | None = None,
+    source: str = "",
+    total: int = 0,
+    deferred: int = 0,
+    deferred_until=None,
 ) -> PipelineRun:
     """Mark a run as running: the given one, or this task's, created when nothing queued it first.
 
@@ -42,7 +50,9 @@ def run_begin(
     run.state = PipelineRun.State.RUNNING
     run.started_at = run.started_at or timezone.now()
     run.cities_total = total
-    run.save(update_fields=["state", "started_at", "cities_total"])
+    run.cities_deferred = deferred
+    run.deferred_until = deferred_until
+    run.save(update_fields=["state", "started_at", "cities_total", "cities_deferred", "deferred_until"])
     return run
 
 
@@ -56,6 +66,10 @@ def refresh_run_finish(*, run_id: int, batch_results: list[dict]) -> PipelineRun
     run = PipelineRun.objects.get(pk=run_id)
     run.cities_ok = ok
     run.cities_failed = len(failed)
+    # What was neither fetched nor failed waited for the day's budget: planned so, or refused late.
+    run.cities_deferred = max(0, run.cities_total - ok - len(failed))
+    if run.cities_deferred and run.deferred_until is None:
+        run.deferred_until = quota_status().window("day").resets_at
     run.errors = [
         {"city_id": int(city_id), "error": reason} for city_id, reason in list(failed.items())[:ERRORS_KEPT]
     ]
