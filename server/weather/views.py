@@ -4,6 +4,7 @@ from django.conf import settings
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from quota.selectors import quota_status
 from weather import selectors
 
 
@@ -16,5 +17,6 @@ def dashboard(request):
         "runs": list(selectors.run_list()[:10]),
         "chart_city": next((c for c in cities if c.latest_observed_at), cities[0] if cities else None),
         "flower_url": settings.FLOWER_URL,
+        "quota": quota_status(),
     }
     return render(request, "weather/dashboard.html", context)

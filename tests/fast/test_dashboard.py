@@ -1,8 +1,11 @@
 """The dashboard page renders its data and its empty states."""
 
+from decimal import Decimal
+
 from django.test import Client
 from django.utils import timezone
 
+from quota.services import quota_pause, quota_reserve
 from weather.models import City, PipelineRun, WeatherData
 
 
@@ -22,3 +25,16 @@ def test_it_shows_cities_their_latest_reading_and_runs(db):
     assert "Reykjavik" in page and "-3.2 °C" in page and "Light snow" in page
     assert 'id="temperature-chart"' in page and "chart-4.6.1.umd.min.js" in page
     assert "3 cities failed: 3 × boom" in page
+
+
+def test_it_shows_the_api_budget_its_pause_and_deferred_cities(db):
+    quota_reserve(cost=Decimal("12.5"))
+    quota_pause(retry_after=60, reason="Minutely API request limit exceeded.")
+    PipelineRun.objects.create(
+        kind="refresh", state="success", cities_total=10, cities_ok=3, cities_deferred=7,
+        deferred_until=timezone.now(),
+    )  # fmt: skip
+    page = Client().get("/").content.decode()
+    assert "Weather API budget" in page and "<td>12.5</td><td>600</td><td>587.5</td>" in page
+    assert "Paused until" in page and "Minutely API request limit exceeded." in page
+    assert "7 cities deferred for the API budget" in page
