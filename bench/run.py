@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "server"), str(REPO)]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 import bench.settings  # noqa: E402,F401  (sets the environment before Django reads it)
+from bench import quota  # noqa: E402
 from tests.polling import stop, wait_for  # noqa: E402
 from tests.stack.stack import TEST_APP_IMAGE  # noqa: E402
 
@@ -88,11 +89,17 @@ def stub_config(**config) -> None:
     urllib.request.urlopen(request, timeout=5).read()
 
 
+def stub_stats() -> dict:
+    return json.loads(urllib.request.urlopen(f"{STUB}/_stub/stats", timeout=5).read())
+
+
 @contextmanager
-def process(args: list[str], *, name: str, ready=None, cwd: Path = REPO / "server"):
+def process(args: list[str], *, name: str, ready=None, cwd: Path = REPO / "server", env: dict | None = None):
     OUT.mkdir(parents=True, exist_ok=True)
     with (OUT / f"{name}.log").open("w") as logfile:
-        proc = subprocess.Popen(args, cwd=cwd, env=ENV, stdout=logfile, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            args, cwd=cwd, env={**ENV, **(env or {})}, stdout=logfile, stderr=subprocess.STDOUT
+        )
         try:
             deadline = time.monotonic() + 60
             while ready is not None and not ready():
@@ -406,10 +413,10 @@ def worker_memory(worker, first: int, total: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1,000 cities only, shorter load runs (< 3 min)")
-    parser.add_argument("--only", choices=["refresh", "web", "memory"], help="measure one part")
+    parser.add_argument("--only", choices=["refresh", "web", "memory", "quota"], help="measure one part")
     options = parser.parse_args()
     quick = options.quick
-    wanted = {options.only} if options.only else {"refresh", "web", "memory"}
+    wanted = {options.only} if options.only else {"refresh", "web", "memory", "quota"}
     sizes = [1000] if quick else [1000, 10_000]
     latencies = [0, 50]
     OUT.mkdir(parents=True, exist_ok=True)
@@ -426,6 +433,13 @@ def main() -> None:
             with worker_process(2) as worker:
                 results["memory"] = worker_memory(worker, *((500, 1500) if quick else (1000, 10_000)))
             log(f"worker memory: {results['memory']}")
+        if "quota" in wanted:
+            this = sys.modules[__name__]
+            results["quota"] = {
+                "rate": quota.rate_under_limit(this, quick),
+                "cost": quota.cost_per_batch(this, quick),
+            }
+            log(f"API budget: {results['quota']}")
     results["image_bytes"] = image_size()
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     print(report(results))
@@ -503,6 +517,8 @@ def report(r: dict) -> str:
         lines += web_report(r["web"])
     if "memory" in r:
         lines += ["", f"Worker memory (2 processes, KiB): {r['memory']}"]
+    if "quota" in r:
+        lines += quota.report_lines(r["quota"])
     if r.get("image_bytes"):
         lines.append(f"Runtime image: {r['image_bytes'] / 1e6:.0f} MB")
     return "\n".join(lines)

@@ -137,6 +137,7 @@ def test_7_the_operator_targets_work_against_the_running_stack(stack):
     assert "celery@" in inspect.stdout and "total" in inspect.stdout
     status = make(stack, "status")
     assert status.returncode == 0 and "3 nodes online" in status.stdout
+    assert "Weather API quota" in status.stdout and "used of 600" in status.stdout
     logs = make(stack, "logs-celery")
     assert "Fetched weather for a batch" in logs.stdout
     refused = make(stack, "purge", stdin="no\n")

@@ -1,0 +1,151 @@
+"""`make bench`, the API budget: how much of a limit the pipeline spends, and what sharing costs.
+
+1. Rate under a limit: real workers refresh more cities than one window allows, with a small limit
+   and a short window (the stand-in counts calls per window, and refuses past the limit as the real
+   API does). The rate achieved is the calls of each full window as a ratio of the limit: 1.0 means
+   the budget is spent, not wasted; above 1.0 would be an overspend.
+2. Cost per batch: one reservation (the conditional UPDATE in PostgreSQL) against the time of one
+   batch of the production size, fetched from the stand-in without latency (its fastest case),
+   alone and with four processes reserving at once.
+"""
+
+import multiprocessing
+import os
+import sys
+import time
+import urllib.request
+import uuid
+
+WINDOW = 5  # seconds
+LIMIT = 300  # calls per window
+BATCH = 100
+WINDOWS = 8  # to refresh: the first, partial window and the last are left out of the ratio
+CONTENDERS = 4
+
+
+def rate_under_limit(bench, quick: bool) -> dict:
+    """Refresh LIMIT × windows cities with two worker processes; calls per window ÷ the limit."""
+    from quota.models import QuotaBudget
+    from server_config.celery import app
+    from tests.polling import wait_for
+    from weather.models import PipelineRun
+    from weather.services.runs import refresh_run_enqueue
+
+    windows = 4 if quick else WINDOWS
+    cities = bench.seed_cities(LIMIT * windows)
+    QuotaBudget.objects.all().delete()
+    urllib.request.urlopen(urllib.request.Request(f"{bench.STUB}/_stub/reset", data=b"{}"), timeout=5)
+    bench.stub_config(window_seconds=WINDOW, limit_per_window=LIMIT)
+    env = {
+        "WEATHER_QUOTA_PER_MINUTE": str(LIMIT),
+        "WEATHER_QUOTA_MINUTE_SECONDS": str(WINDOW),
+        "WEATHER_BATCH_SIZE": str(BATCH),
+    }
+    hostname = f"bench-quota-{uuid.uuid4().hex[:6]}@localhost"
+    args = [
+        sys.executable, "-m", "celery", "-A", "server_config", "worker", "--loglevel=INFO",
+        "--concurrency=2", f"--hostname={hostname}", "-Q", os.environ["CELERY_TASK_DEFAULT_QUEUE"],
+        "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+    ready = lambda: app.control.ping([hostname], timeout=0.5)  # noqa: E731
+    with bench.process(args, name="worker-quota", ready=ready, env=env):
+        started = time.time()
+        run = refresh_run_enqueue()
+        run = wait_for(
+            lambda: PipelineRun.objects.filter(pk=run.pk, state__in=PipelineRun.FINISHED_STATES).first(),
+            timeout=60 + windows * WINDOW * 3,
+        )
+    assert run.cities_ok == len(cities), (run.state, run.cities_ok, run.error_summary)
+    stats = bench.stub_stats()
+    per_window = [calls for _, calls in sorted((float(k), v) for k, v in stats["calls_per_window"].items())]
+    full = per_window[1:-1]  # the first window is joined late, the last holds what is left
+    return {
+        "limit": LIMIT,
+        "window_s": WINDOW,
+        "batch": BATCH,
+        "cities": len(cities),
+        "elapsed_s": round(run.finished_at.timestamp() - started, 2),
+        "calls_per_window": per_window,
+        "ratio_mean": round(sum(full) / (len(full) * LIMIT), 3) if full else None,
+        "ratio_min": round(min(full) / LIMIT, 3) if full else None,
+        "max_calls_in_a_window": max(per_window),
+        "refused_429": stats["requests"].get("/v1/forecast", {}).get("429", 0),
+    }
+
+
+def _reserve_many(database: str, count: int, start, out) -> None:
+    os.environ.update({"POSTGRES_DB": database, "DJANGO_SETTINGS_MODULE": "bench.settings"})
+    import django
+
+    django.setup()
+    from weather.services.forecast_quota import forecast_quota_reserve
+
+    start.wait(timeout=120)
+    began = time.perf_counter()
+    for _ in range(count):
+        forecast_quota_reserve(locations=BATCH)
+    out.put((time.perf_counter() - began) / count)
+
+
+def cost_per_batch(bench, quick: bool) -> dict:
+    """Seconds per reservation, alone and contended, against seconds per batch of BATCH cities."""
+    from django.conf import settings
+
+    from quota.models import QuotaBudget
+    from weather.services.forecast_quota import forecast_quota_reserve
+    from weather.services.observations import weather_fetch_for_cities
+
+    count = 200 if quick else 1000
+    ids = bench.seed_cities(BATCH * 20)
+    bench.stub_config(latency_ms=0, limit_per_window=0)
+    QuotaBudget.objects.all().delete()
+    forecast_quota_reserve(locations=BATCH)  # the row exists, the connection is open
+    began = time.perf_counter()
+    for _ in range(count):
+        forecast_quota_reserve(locations=BATCH)
+    alone = (time.perf_counter() - began) / count
+
+    context = multiprocessing.get_context("spawn")
+    start, out = context.Barrier(CONTENDERS), context.Queue()
+    database = settings.DATABASES["default"]["NAME"]
+    workers = [
+        context.Process(target=_reserve_many, args=(database, count, start, out)) for _ in range(CONTENDERS)
+    ]
+    for worker in workers:
+        worker.start()
+    contended = [out.get(timeout=300) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+
+    batches = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)]
+    weather_fetch_for_cities(city_ids=batches[0])  # warm: the client's connection, the cache
+    began = time.perf_counter()
+    for batch in batches[1:]:
+        weather_fetch_for_cities(city_ids=batch)
+    per_batch = (time.perf_counter() - began) / (len(batches) - 1)
+    worst = max(contended)
+    return {
+        "reserve_ms_alone": round(alone * 1000, 3),
+        f"reserve_ms_{CONTENDERS}_processes": round(worst * 1000, 3),
+        "batch_ms": round(per_batch * 1000, 2),
+        "share_of_batch_alone": round(alone / per_batch, 4),
+        f"share_of_batch_{CONTENDERS}_processes": round(worst / per_batch, 4),
+    }
+
+
+def report_lines(r: dict) -> list[str]:
+    rate, cost = r["rate"], r["cost"]
+    return [
+        "",
+        f"API budget: {rate['cities']:,} cities, limit {rate['limit']} calls per {rate['window_s']} s "
+        f"window, batches of {rate['batch']}, 2 worker processes",
+        f"  calls per window: {rate['calls_per_window']} (max {rate['max_calls_in_a_window']}, "
+        f"429s {rate['refused_429']}); refresh took {rate['elapsed_s']} s",
+        f"  rate achieved ÷ limit, full windows: mean {rate['ratio_mean']}, min {rate['ratio_min']} "
+        "(goal ≥ 0.95; never above 1)",
+        f"  one reservation: {cost['reserve_ms_alone']} ms alone, "
+        f"{cost[f'reserve_ms_{CONTENDERS}_processes']} ms with {CONTENDERS} processes at once; "
+        f"one batch of {BATCH}: {cost['batch_ms']} ms",
+        f"  budget cost ÷ batch time: {cost['share_of_batch_alone']:.2%} alone, "
+        f"{cost[f'share_of_batch_{CONTENDERS}_processes']:.2%} contended (goal < 5%)",
+    ]
