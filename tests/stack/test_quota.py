@@ -29,10 +29,13 @@ def quota_stack(tmp_path_factory):
         "WEATHER_QUOTA_PER_HOUR": "1000000",
         "WEATHER_QUOTA_PER_DAY": "1000000",
         "WEATHER_BATCH_SIZE": str(BATCH),
+        # Four containers of one process each: four workers that share nothing but the database,
+        # light enough for a shared two-core machine to start them healthy.
+        "CELERY_WORKER_CONCURRENCY": "1",
     }
     with running_stack(tmp_path_factory.mktemp("quota"), **overrides) as stack:
         stack.compose(
-            "up", "-d", "--wait", "--wait-timeout", "180", "--scale", "celery=4", "celery", timeout=240
+            "up", "-d", "--wait", "--wait-timeout", "400", "--scale", "celery=4", "celery", timeout=450
         )
         yield stack
 
