@@ -7,12 +7,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 COMPOSE ?= docker compose
-WORKERS ?= 2
 
 ##@ Help
 .PHONY: help
 help: ## List the targets, one line each
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)}' $(MAKEFILE_LIST)
 
 ##@ Native (no Docker)
 $(BIN)/.installed: server/requirements.txt server/requirements-dev.txt
@@ -32,9 +31,10 @@ dev: venv ## Run web, worker, beat and Flower natively on SQLite and a filesyste
 		exec honcho --procfile ../Procfile --app-root . start
 
 .PHONY: lint
-lint: venv ## Lint Python with ruff and the Dockerfiles with hadolint
+lint: venv ## Lint Python with ruff, server/'s shape (no import circle, sizes) and the Dockerfiles with hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/lint/import_cycles.py server
 	scripts/docker/ensure-engine.sh --tools
 	build/tools/bin/hadolint server/Dockerfile tests/stack/images/*/Dockerfile
 
@@ -44,7 +44,7 @@ format: venv ## Format with ruff
 	$(BIN)/ruff format .
 
 .PHONY: test
-test: lint test-fast test-stack e2e test-faults ## Run every tier: lint, fast, Compose, first hour, faults
+test: lint test-fast test-compose test-faults ## Run every tier: lint, fast, Compose and first hour, faults
 
 .PHONY: test-fast
 test-fast: venv ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
@@ -55,7 +55,7 @@ PLACEHOLDER_SECRETS := DJANGO_SECRET_KEY POSTGRES_PASSWORD RABBITMQ_PASSWORD FLO
 URL = http://$${NGINX_BIND:-127.0.0.1}:$${NGINX_PORT:-8080}
 
 .PHONY: check-env
-check-env:
+check-env: ## Refuse to start without .env or with a REQUIRED secret still at its placeholder
 	@test -f .env || { echo "No .env: run 'cp .env.example .env' and set the secrets it marks REQUIRED."; exit 1; }
 	@bad=""; for name in $(PLACEHOLDER_SECRETS); do \
 	  value=$$(sed -n "s/^$$name=//p" .env | tail -1); \
@@ -64,8 +64,7 @@ check-env:
 	if [ -n "$$bad" ]; then echo "Set real values in .env for:$$bad (they still hold the placeholder)."; exit 1; fi
 
 .PHONY: up
-up: check-env ## Build, start, wait until every service is healthy, print the URLs
-	$(COMPOSE) build
+up: check-env build ## Build, start, wait until every service is healthy, print the URLs
 	$(COMPOSE) up -d --wait --wait-timeout 300
 	@set -a; source .env; set +a; \
 	echo; echo "F_BRAIN is up:"; \
@@ -77,8 +76,12 @@ down: ## Stop and remove the containers (volumes are kept; add -v by hand to dro
 	$(COMPOSE) down
 
 .PHONY: build
-build: ## Build the application image
-	$(COMPOSE) build
+build: ## Build the application image (BUILD_CA_BUNDLE in .env: a TLS-inspecting proxy's CA for pip)
+	COMPOSE="$(COMPOSE)" scripts/docker/build-app.sh
+
+.PHONY: standins
+standins: engine ## Build local stand-ins for the official images where no registry answers (docs/operations.md)
+	tests/stack/images/build.sh
 
 .PHONY: ps
 ps: ## List the services and their health
@@ -93,16 +96,27 @@ logs-celery: ## Show the workers' log
 	$(COMPOSE) logs --tail=200 celery
 
 .PHONY: scale
-scale: ## Run WORKERS=n Celery worker containers
-	$(COMPOSE) up -d --wait --scale celery=$(WORKERS) celery
+scale: ## Run N=n Celery worker containers until the next `make up` (CELERY_REPLICAS in .env keeps a count)
+	@[[ "$(N)" =~ ^[0-9]+$$ ]] || { echo "Usage: make scale N=4 (Celery worker containers)"; exit 2; }
+	@[ "$(SERVICE)" = celery ] || [ -z "$(SERVICE)" ] || { \
+	  echo "Only the workers scale. One beat sends each periodic task once; a second would send every one twice."; \
+	  exit 2; }
+	$(COMPOSE) up -d --wait --scale celery=$(N) celery
+	@echo "$(N) worker containers. This lasts until the next 'make up' or 'docker compose up':" \
+	  "set CELERY_REPLICAS=$(N) in .env to keep it."
 
 .PHONY: migrate
 migrate: ## Apply database migrations (the migrate job)
 	$(COMPOSE) run --rm migrate
 
 .PHONY: createsuperuser
-createsuperuser: ## Create an admin account
-	$(COMPOSE) exec web python manage.py createsuperuser
+createsuperuser: ## Create an admin account: asks, or takes DJANGO_SUPERUSER_USERNAME, _EMAIL and _PASSWORD
+	@if [ -n "$${DJANGO_SUPERUSER_PASSWORD:-}" ]; then \
+	  $(COMPOSE) exec -T -e DJANGO_SUPERUSER_USERNAME -e DJANGO_SUPERUSER_EMAIL -e DJANGO_SUPERUSER_PASSWORD \
+	    web python manage.py createsuperuser --noinput; \
+	else \
+	  $(COMPOSE) exec web python manage.py createsuperuser; \
+	fi
 
 .PHONY: shell
 shell: ## Django shell in the web container
@@ -149,25 +163,27 @@ flower: ## Print Flower's URL
 engine: ## Install and start Docker Engine and the Compose plugin if missing
 	scripts/docker/ensure-engine.sh
 
+# The Compose and first-hour tiers share one stack, started the README's way (tests/conftest.py).
+.PHONY: test-compose
+test-compose: venv standins chromium ## Compose and first-hour tiers on one stack started as the README says
+	$(BIN)/pytest -p no:django tests/stack tests/e2e
+
 .PHONY: test-stack
-test-stack: venv engine ## Compose tier: build and run the real stack, drive it through nginx
-	tests/stack/images/build.sh
+test-stack: venv standins ## Compose tier: start the stack as the README says, drive it through nginx
 	$(BIN)/pytest -p no:django tests/stack
 
 .PHONY: chromium
-chromium:
-	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+chromium: ## Install Debian's Chromium for the first-hour tier's browser
+	scripts/install/ensure-commands.sh chromium=chromium
 
 .PHONY: e2e
-e2e: venv engine chromium ## A new user's first hour: the stack through nginx, Flower, make targets, a browser
-	tests/stack/images/build.sh
+e2e: venv standins chromium ## A new user's first hour: docs/first-hour.md run step by step, and a browser
 	$(BIN)/pytest -p no:django tests/e2e
 
 .PHONY: test-faults
-test-faults: venv engine ## Inject faults into real processes and containers; rewrite docs/reliability.md's table
+test-faults: venv standins ## Inject faults into real processes and containers; rewrite docs/reliability.md's table
 	rm -rf build/reliability
 	$(BIN)/pytest --ds=tests.fast.settings -m "fault or large" tests/fast
-	tests/stack/images/build.sh
 	$(BIN)/pytest -p no:django tests/faults
 	$(BIN)/python -m tests.reliability
 
@@ -178,9 +194,8 @@ screenshots: e2e ## Refresh the README's pictures from the first-hour scenario's
 
 ##@ Benchmarks
 .PHONY: bench-tools
-bench-tools:
-	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-	command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
+bench-tools: ## Install wrk and nginx for the benchmarks
+	scripts/install/ensure-commands.sh wrk=wrk nginx=nginx-light
 
 .PHONY: bench
 bench: venv bench-tools ## Measure refresh, task overhead, web path and memory (table + build/bench/results.json)

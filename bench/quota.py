@@ -11,10 +11,11 @@
 
 import multiprocessing
 import os
-import sys
 import time
-import urllib.request
 import uuid
+
+from bench.processes import process, seed_cities, stub_config, stub_reset, stub_stats
+from tests.celery_worker import worker_command
 
 WINDOW = 5  # seconds
 LIMIT = 300  # calls per window
@@ -23,32 +24,28 @@ WINDOWS = 8  # to refresh: the first, partial window and the last are left out o
 CONTENDERS = 4
 
 
-def rate_under_limit(bench, quick: bool) -> dict:
+def rate_under_limit(quick: bool) -> dict:
     """Refresh LIMIT × windows cities with two worker processes; calls per window ÷ the limit."""
     from quota.models import QuotaBudget
     from server_config.celery import app
     from tests.polling import wait_for
     from weather.models import PipelineRun
-    from weather.services.runs import refresh_run_enqueue
+    from weather.workflows import refresh_run_enqueue
 
     windows = 4 if quick else WINDOWS
-    cities = bench.seed_cities(LIMIT * windows)
+    cities = seed_cities(LIMIT * windows)
     QuotaBudget.objects.all().delete()
-    urllib.request.urlopen(urllib.request.Request(f"{bench.STUB}/_stub/reset", data=b"{}"), timeout=5)
-    bench.stub_config(window_seconds=WINDOW, limit_per_window=LIMIT)
+    stub_reset()
+    stub_config(window_seconds=WINDOW, limit_per_window=LIMIT)
     env = {
         "WEATHER_QUOTA_PER_MINUTE": str(LIMIT),
         "WEATHER_QUOTA_MINUTE_SECONDS": str(WINDOW),
         "WEATHER_BATCH_SIZE": str(BATCH),
     }
     hostname = f"bench-quota-{uuid.uuid4().hex[:6]}@localhost"
-    args = [
-        sys.executable, "-m", "celery", "-A", "server_config", "worker", "--loglevel=INFO",
-        "--concurrency=2", f"--hostname={hostname}", "-Q", os.environ["CELERY_TASK_DEFAULT_QUEUE"],
-        "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
+    args = worker_command(hostname=hostname, queue=os.environ["CELERY_TASK_DEFAULT_QUEUE"], concurrency=2)
     ready = lambda: app.control.ping([hostname], timeout=0.5)  # noqa: E731
-    with bench.process(args, name="worker-quota", ready=ready, env=env):
+    with process(args, name="worker-quota", ready=ready, env=env):
         started = time.time()
         run = refresh_run_enqueue()
         run = wait_for(
@@ -56,7 +53,7 @@ def rate_under_limit(bench, quick: bool) -> dict:
             timeout=60 + windows * WINDOW * 3,
         )
     assert run.cities_ok == len(cities), (run.state, run.cities_ok, run.error_summary)
-    stats = bench.stub_stats()
+    stats = stub_stats()
     per_window = [calls for _, calls in sorted((float(k), v) for k, v in stats["calls_per_window"].items())]
     full = per_window[1:-1]  # the first window is joined late, the last holds what is left
     return {
@@ -81,22 +78,22 @@ def _fetch_batches(database: str, batches: list[list[int]], start, out) -> None:
 
     django.setup()
     from weather.services.forecast_quota import forecast_quota_reserve
-    from weather.services.observations import weather_fetch_for_cities
+    from weather.services.observations import observations_fetch
 
-    weather_fetch_for_cities(city_ids=batches[0])  # warm: the client's connection, the database's
+    observations_fetch(city_ids=batches[0])  # warm: the client's connection, the database's
     start.wait(timeout=120)
     reserving = fetching = 0.0
     for batch in batches:
         began = time.perf_counter()
         forecast_quota_reserve(locations=len(batch))
         reserved = time.perf_counter()
-        weather_fetch_for_cities(city_ids=batch)
+        observations_fetch(city_ids=batch)
         reserving += reserved - began
         fetching += time.perf_counter() - reserved
     out.put((reserving / len(batches), fetching / len(batches)))
 
 
-def cost_per_batch(bench, quick: bool) -> dict:
+def cost_per_batch(quick: bool) -> dict:
     """Seconds per reservation against seconds per batch of BATCH cities: one process, then
     CONTENDERS processes fetching batches at once (every reservation updates the same row)."""
     from django.conf import settings
@@ -104,9 +101,9 @@ def cost_per_batch(bench, quick: bool) -> dict:
     from quota.models import QuotaBudget
 
     rounds = 10 if quick else 30
-    ids = bench.seed_cities(BATCH * CONTENDERS)
+    ids = seed_cities(BATCH * CONTENDERS)
     batches = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)]
-    bench.stub_config(latency_ms=0, limit_per_window=0)
+    stub_config(latency_ms=0, limit_per_window=0)
     QuotaBudget.objects.all().delete()
     context = multiprocessing.get_context("spawn")
     database = settings.DATABASES["default"]["NAME"]
@@ -132,7 +129,7 @@ def cost_per_batch(bench, quick: bool) -> dict:
     return {"processes": figures}
 
 
-def report_lines(r: dict) -> list[str]:
+def quota_report(r: dict) -> list[str]:
     rate, cost = r["rate"], r["cost"]["processes"]
     lines = [
         "",

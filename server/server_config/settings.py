@@ -172,6 +172,13 @@ LOGGING = {
 }
 
 # --- Celery -------------------------------------------------------------------------------------
+# Celery's command line reads every CELERY_<COMMAND>_<OPTION> variable as an option of its own
+# (click's auto_envvar_prefix), whatever this file makes of it: CELERY_WORKER_MAX_TASKS_PER_CHILD=0
+# reached the worker as `--max-tasks-per-child 0` and stopped it. The worker's settings are therefore
+# read as WORKER_*, and the old names are refused instead of being half obeyed.
+for _old in ("CONCURRENCY", "PREFETCH_MULTIPLIER", "MAX_TASKS_PER_CHILD"):
+    if env_str(f"CELERY_WORKER_{_old}", ""):
+        raise ImproperlyConfigured(f"CELERY_WORKER_{_old} is now called WORKER_{_old}: rename it in .env.")
 # Without a broker URL, debug mode runs on kombu's filesystem transport so that `make dev` needs
 # no server; outside debug mode a missing broker is a configuration error.
 _BROKER_SCHEMES = ("amqp", "amqps", "pyamqp", "filesystem")
@@ -232,7 +239,7 @@ CELERY_ENABLE_UTC = True
 # where another worker can take it.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1, minimum=1)
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("WORKER_PREFETCH_MULTIPLIER", 1, minimum=1)
 # After a lost broker connection the unacked messages are redelivered anyway; cancelling the
 # running copies keeps the same task from running twice at once.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
@@ -256,7 +263,7 @@ CELERY_TASK_SEND_SENT_EVENT = True
 # PostgreSQL connection per task was a fifth of a short task's time (py-spy, docs/performance.md).
 # server_config/celery.py still drops connections past POSTGRES_CONN_MAX_AGE or broken, per task.
 CELERY_DB_REUSE_MAX = 1000
-CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 0, minimum=0) or None
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("WORKER_MAX_TASKS_PER_CHILD", 0, minimum=0) or None
 
 CELERY_BEAT_SCHEDULER = "server_config.beat:LivenessDatabaseScheduler"
 BEAT_LIVENESS_FILE = env_str("BEAT_LIVENESS_FILE", "/tmp/celerybeat-alive")  # noqa: S108

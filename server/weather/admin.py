@@ -14,15 +14,7 @@ class CityAdmin(admin.ModelAdmin):
 
 @admin.register(WeatherData)
 class WeatherDataAdmin(admin.ModelAdmin):
-    list_display = [
-        "city",
-        "observed_at",
-        "temperature",
-        "humidity",
-        "pressure",
-        "wind_speed",
-        "weather_code",
-    ]
+    list_display = ["city", "observed_at", *WeatherData.MEASUREMENTS]
     list_filter = ["source"]
     search_fields = ["city__name"]
     date_hierarchy = "observed_at"

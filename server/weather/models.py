@@ -31,6 +31,9 @@ class City(models.Model):
 
 
 class WeatherData(models.Model):
+    # The measured quantities, the one list the fetch, the ETL import, the API and the admin read.
+    MEASUREMENTS = ("temperature", "humidity", "pressure", "wind_speed", "wind_direction", "weather_code")
+
     city = models.ForeignKey(City, on_delete=models.CASCADE, related_name="observations")
     observed_at = models.DateTimeField()
     temperature = models.FloatField(null=True, help_text="°C at 2 m")

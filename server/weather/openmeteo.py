@@ -18,14 +18,16 @@ from functools import lru_cache
 import requests
 from django.conf import settings
 
-CURRENT_VARIABLES = (
-    "temperature_2m",
-    "relative_humidity_2m",
-    "surface_pressure",
-    "wind_speed_10m",
-    "wind_direction_10m",
-    "weather_code",
-)
+# Open-Meteo's name for each measurement we store (WeatherData.MEASUREMENTS, CurrentConditions).
+VARIABLES = {
+    "temperature": "temperature_2m",
+    "humidity": "relative_humidity_2m",
+    "pressure": "surface_pressure",
+    "wind_speed": "wind_speed_10m",
+    "wind_direction": "wind_direction_10m",
+    "weather_code": "weather_code",
+}
+CURRENT_VARIABLES = tuple(VARIABLES.values())
 # Open-Meteo refuses more in one request ("Only up to 1000 locations can be requested at once").
 MAX_LOCATIONS_PER_REQUEST = 1000
 MAX_RETRY_AFTER_SECONDS = 3600.0
@@ -215,16 +217,10 @@ def _parse_current(item: dict) -> CurrentConditions:
     observed_at = (
         observed_at.replace(tzinfo=UTC) if observed_at.tzinfo is None else observed_at.astimezone(UTC)
     )
-    code = _number(current.get("weather_code"), "weather_code")
-    return CurrentConditions(
-        observed_at=observed_at,
-        temperature=_number(current.get("temperature_2m"), "temperature_2m"),
-        humidity=_number(current.get("relative_humidity_2m"), "relative_humidity_2m"),
-        pressure=_number(current.get("surface_pressure"), "surface_pressure"),
-        wind_speed=_number(current.get("wind_speed_10m"), "wind_speed_10m"),
-        wind_direction=_number(current.get("wind_direction_10m"), "wind_direction_10m"),
-        weather_code=None if code is None else int(code),
-    )
+    values = {name: _number(current.get(variable), variable) for name, variable in VARIABLES.items()}
+    if values["weather_code"] is not None:
+        values["weather_code"] = int(values["weather_code"])
+    return CurrentConditions(observed_at=observed_at, **values)
 
 
 def _number(value: object, name: str) -> float | None:

@@ -1,4 +1,8 @@
-"""Read-side queries of the weather app; services hold the writes."""
+"""Read-side queries of the weather app; services hold the writes.
+
+A `*_get` reads one object and raises NotFoundError when there is none, so a view answers 404 and
+a task fails with a reason; a `*_list` returns a queryset to slice.
+"""
 
 import json
 
@@ -6,7 +10,15 @@ from celery.states import READY_STATES
 from django.db.models import F, Max, OuterRef, QuerySet, Subquery
 from django_celery_results.models import TaskResult
 
+from weather.errors import NotFoundError
 from weather.models import City, PipelineRun, WeatherData
+
+
+def city_get(*, city_id: int) -> City:
+    try:
+        return City.objects.get(pk=city_id)
+    except City.DoesNotExist:
+        raise NotFoundError(f"City {city_id} does not exist.") from None
 
 
 def city_list(*, active: bool | None = None) -> QuerySet[City]:
@@ -29,6 +41,13 @@ def city_weather_list(*, city_id: int, limit: int) -> QuerySet[WeatherData]:
     return WeatherData.objects.filter(city_id=city_id).order_by("-observed_at")[:limit]
 
 
+def run_get(*, run_id: int) -> PipelineRun:
+    run = run_list().filter(pk=run_id).first()
+    if run is None:
+        raise NotFoundError(f"Run {run_id} does not exist.")
+    return run
+
+
 def run_list(*, kind: str | None = None) -> QuerySet[PipelineRun]:
     runs = PipelineRun.objects.all()
     if kind:
@@ -36,11 +55,11 @@ def run_list(*, kind: str | None = None) -> QuerySet[PipelineRun]:
     return runs.order_by("-created_at", "-id")
 
 
-def task_status(*, task_id: str) -> dict | None:
-    """A task's state from the result table, its failure as one readable line; None when unknown."""
+def task_status_get(*, task_id: str) -> dict:
+    """A task's state from the result table, its failure as one readable line."""
     row = TaskResult.objects.filter(task_id=task_id).first()
     if row is None:
-        return None
+        raise NotFoundError(f"No task {task_id} is known (never queued here, or its result has expired).")
     status = {
         "task_id": row.task_id,
         "task_name": row.task_name,

@@ -1,37 +1,36 @@
-"""A new user's first hour, automated: everything through nginx's published port, Flower, the
-Makefile's operator targets and a real browser. Tests run in file order on one stack."""
+"""A new user's first hour, automated: docs/first-hour.md's commands run as written, in order, against
+the stack the README's commands started (tests/conftest.py), then Flower and a real browser through nginx.
+Tests run in file order on one stack."""
 
 import re
-import subprocess
 import time
 
 import pytest
 
+from tests.e2e.guide import GuideRunner, guide_steps
 from tests.polling import wait_for
-from tests.stack.stack import REPO
+from tests.stack.stack import REPO, readme_docker_commands
 
 SCREENSHOTS = REPO / "build" / "e2e"
 FINISHED = ("success", "partial", "failure")
+STEPS = guide_steps()
+ADMIN_PASSWORD = "first-hour-Pass-2026"  # the guide's
 
 
-def wait_for_run(stack, run_id: int, timeout: float = 180) -> dict:
-    return wait_for(
-        lambda: (run := stack.http("GET", f"/api/runs/{run_id}/").json())["state"] in FINISHED and run,
-        timeout=timeout,
-        what=f"run {run_id} to finish",
-    )
+@pytest.fixture(scope="module")
+def guide(stack):
+    return GuideRunner(stack)
 
 
-def make(stack, target: str, stdin: str = "") -> subprocess.CompletedProcess:
-    compose = " ".join(stack.compose_args())
-    return subprocess.run(
-        ["make", "--no-print-directory", target, f"COMPOSE={compose}"],
-        cwd=REPO, input=stdin, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+def run_finished(body: dict) -> bool:
+    return body["state"] in FINISHED
 
 
-def test_1_the_site_is_ready_and_the_admin_login_loads_with_its_styles(stack):
-    assert stack.http("GET", "/readyz").status == 200
+def test_1_the_guide_starts_the_stack_the_readmes_way_and_it_is_ready(stack, guide):
+    engine, copy, up, ready, superuser = STEPS[1]
+    assert [engine, copy, up] == readme_docker_commands()[:3]  # what started this stack
+    assert guide.json(ready)["checks"] == {"database": "ok", "broker": "ok"}
+    assert "Superuser created successfully" in guide.run(superuser).stdout
     login = stack.http("GET", "/admin/login/")
     assert login.status == 200
     stylesheets = re.findall(rb'<link[^>]+href="([^"]+\.css)"', login.body)
@@ -40,56 +39,39 @@ def test_1_the_site_is_ready_and_the_admin_login_loads_with_its_styles(stack):
         assert stack.http("GET", href.decode()).status == 200, href
 
 
-def test_2_a_city_created_over_the_api_is_refreshed_and_its_reading_shows(stack):
-    geocoded = stack.http("POST", "/api/cities/", {"name": "Paris", "country": "FR"})
-    assert geocoded.status == 201, geocoded.body
-    assert geocoded.json()["timezone"] == "Europe/Paris"
-    city = stack.http(
-        "POST", "/api/cities/", {"name": "Firsthour", "latitude": 45.0, "longitude": 5.0}
-    ).json()
-    task = stack.http("POST", f"/api/cities/{city['id']}/refresh/").json()
-    done = wait_for(
-        lambda: (
-            (t := stack.http("GET", f"/api/tasks/{task['task_id']}/").json())["state"]
-            in ("SUCCESS", "FAILURE")
-            and t
-        ),
-        timeout=60,
-        what="the refresh",
-    )
+def test_2_a_city_added_over_the_api_is_refreshed_and_its_reading_shows(guide):
+    listing, create, refresh, status, weather, duplicate = STEPS[2]
+    assert guide.json(listing)["count"] >= 320
+    assert guide.json(create)["name"] == "Grenoble"
+    assert "status_url" in guide.json(refresh)
+    done = guide.poll(status, lambda task: task["state"] in ("SUCCESS", "FAILURE"), timeout=60)
     assert done["state"] == "SUCCESS", done
-    readings = stack.http("GET", f"/api/cities/{city['id']}/weather/").json()
+    readings = guide.json(weather)
     assert len(readings) == 1 and readings[0]["temperature"] is not None
+    conflict = guide.json(duplicate)
+    assert conflict["message"] == "Paris, FR already exists." and conflict["extra"]["id"]
 
 
-def test_3_an_etl_import_reports_bad_rows_by_line_and_loads_the_rest(stack, tmp_path):
-    rows = ["name,country,latitude,longitude,timezone"]
-    rows += [f"Etl Town {i},FR,{44 + i * 0.01:.4f},{4 + i * 0.01:.4f},Europe/Paris" for i in range(50)]
-    rows += ["Bad Lat,FR,95,4,", "Bad Lon,FR,45,abc,", ",FR,45,4,", "Bad Zone,FR,45,4,Mars/Base"]
-    csv_file = tmp_path / "towns.csv"
-    csv_file.write_text("\n".join(rows) + "\n")
-    # The operator's way in: copy the file into the shared import folder, then ask for the import.
-    stack.compose("cp", str(csv_file), "web:/app/var/imports/towns.csv")
-    queued = stack.http("POST", "/api/pipeline/etl/", {"source": "towns.csv"})
-    assert queued.status == 202, queued.body
-    run = wait_for_run(stack, queued.json()["run_id"])
-    assert (run["state"], run["rows_total"], run["rows_invalid"], run["cities_ok"]) == ("partial", 54, 4, 50)
-    assert [e["line"] for e in run["errors"]] == [52, 53, 54, 55]
+def test_3_an_etl_import_reports_bad_rows_by_line_and_loads_the_rest(guide):
+    write, copy, queue, status = STEPS[3]
+    guide.run(write)
+    guide.run(copy)
+    assert "run_id" in guide.json(queue)
+    run = guide.poll(status, run_finished)
+    assert (run["state"], run["rows_total"], run["rows_invalid"], run["cities_ok"]) == ("partial", 3, 1, 2)
+    assert [e["line"] for e in run["errors"]] == [4]
     assert "latitude 95 is outside -90..90" in run["errors"][0]["error"]
 
 
-def test_4_seeded_cities_refresh_on_three_workers(stack):
-    assert "created" in make(stack, "seed").stdout
+def test_4_every_city_refreshes_on_three_workers(stack, guide):
+    seed, scale, refresh, status = STEPS[4]
+    assert "0 created" in guide.run(seed).stdout
     total = stack.http("GET", "/api/cities/?limit=1").json()["count"]
-    assert total >= 200
-    stack.compose("up", "-d", "--wait", "--wait-timeout", "180", "--scale", "celery=3", timeout=240)
-    stack.compose(
-        "exec", "-T", "openmeteo", "python", "-c",
-        "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:8080/_stub/config', "
-        "data=b'{\"latency_ms\": 300}', method='POST'))",
-    )  # fmt: skip
-    queued = stack.http("POST", "/api/pipeline/refresh-all/").json()
-    run = wait_for_run(stack, queued["run_id"])
+    guide.run(scale)
+    # A little latency per API request keeps every worker busy long enough for all three to take batches.
+    stack.stub("/_stub/config", {"latency_ms": 300})
+    assert "run_id" in guide.json(refresh)
+    run = guide.poll(status, run_finished)
     assert (run["state"], run["cities_ok"], run["cities_failed"]) == ("success", total, 0)
     workers = stack.http("GET", "/flower/api/workers?refresh=1", auth=stack.flower_auth).json()
     assert len(workers) == 3
@@ -131,19 +113,17 @@ def test_6_beat_follows_a_schedule_shortened_in_the_database(stack):
     )
 
 
-def test_7_the_operator_targets_work_against_the_running_stack(stack):
-    inspect = make(stack, "inspect")
-    assert inspect.returncode == 0, inspect.stderr
-    assert "celery@" in inspect.stdout and "total" in inspect.stdout
-    status = make(stack, "status")
-    assert status.returncode == 0 and "3 nodes online" in status.stdout
-    assert "Weather API quota" in status.stdout and "used of 600" in status.stdout
-    logs = make(stack, "logs-celery")
-    assert "Fetched weather for a batch" in logs.stdout
-    refused = make(stack, "purge", stdin="no\n")
+def test_7_the_operator_targets_work_against_the_running_stack(guide):
+    inspect, status, logs, purge = STEPS[7]
+    out = guide.run(inspect).stdout
+    assert "celery@" in out and "total" in out
+    out = guide.run(status).stdout
+    assert "3 nodes online" in out
+    assert "Weather API quota" in out and "used of 600" in out
+    assert "Fetched weather for a batch" in guide.run(logs).stdout
+    refused = guide.run(purge, input="no\n", check=False)
     assert refused.returncode != 0 and "Nothing deleted" in refused.stdout
-    purged = make(stack, "purge", stdin="purge\n")
-    assert purged.returncode == 0, purged.stderr
+    purged = guide.run(purge, input="purge\n")
     assert re.search(r"(Purged \d+ messages|No messages purged)", purged.stdout)
 
 
@@ -165,7 +145,7 @@ def test_8_a_browser_refreshes_a_city_on_the_dashboard_and_opens_flower(stack, b
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(stack.url + "/")
-    row = page.locator("tr", has=page.locator("a.chart-link", has_text="Firsthour"))
+    row = page.locator("tr", has=page.locator("a.chart-link", has_text="Grenoble"))
     row.get_by_role("button", name="Refresh").click()
     row.locator(".status.success").wait_for(timeout=60_000)
     assert re.fullmatch(r"-?\d+\.\d °C", row.locator(".temp").inner_text())

@@ -3,7 +3,6 @@ local Open-Meteo stand-in. Nothing is eager or mocked but the weather API itself
 
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from django_celery_results.models import TaskResult
 from server_config.celery import app
 from task_queue.dead_letters import DeadLetter, dead_letters_list
 from task_queue.queues import dead_letter_queue_name
+from tests.celery_worker import worker_command
 from tests.openmeteo_stub import OpenMeteoStub
 from tests.polling import stop, wait_for
 
@@ -82,21 +82,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, openmeteo_stub):
     WORKER_LOG.parent.mkdir(exist_ok=True)
     log = WORKER_LOG.open("w")
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "server_config",
-            "worker",
-            "--loglevel=INFO",
-            "--concurrency=2",
-            f"--hostname={hostname}",
-            "-Q",
-            queue,
-            "--without-gossip",
-            "--without-mingle",
-        ],
+        worker_command(hostname=hostname, queue=queue, concurrency=2),
         cwd=REPO / "server",
         env=env,
         stdout=log,

@@ -7,7 +7,8 @@ from django.conf import settings
 from tests.fast.conftest import task_done
 from tests.polling import wait_for
 from weather.models import City, EtlRow, PipelineRun, WeatherData
-from weather.services.etl import clean_row, etl_run_enqueue
+from weather.services.etl import clean_row
+from weather.workflows import etl_run_enqueue
 
 GOOD_AND_BAD = """name,country,latitude,longitude,timezone,observed_at,temperature,humidity
 Lisbon,PT,38.7223,-9.1393,Europe/Lisbon,2026-11-20T12:00,17.5,70
@@ -30,8 +31,8 @@ def write_import(name: str, content: str | bytes) -> str:
 
 
 def run_import(name: str) -> PipelineRun:
-    run, task_id = etl_run_enqueue(source=name)
-    task_done(task_id, timeout=60)
+    run = etl_run_enqueue(source=name)
+    task_done(run.task_id, timeout=60)
     return wait_for(
         lambda: PipelineRun.objects.filter(pk=run.pk, state__in=PipelineRun.FINISHED_STATES).first(),
         what="the ETL run to finish",

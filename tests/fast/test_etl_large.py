@@ -10,7 +10,7 @@ from django.conf import settings
 from tests.fast.conftest import task_done
 from tests.reliability import FaultFigures, record
 from weather.models import City, PipelineRun
-from weather.services.etl import etl_run_enqueue
+from weather.workflows import etl_run_enqueue
 
 pytestmark = pytest.mark.large
 
@@ -51,8 +51,8 @@ def pool_peak_rss_kib(worker_pid: int) -> int:
 
 
 def run_import(name: str, timeout: float) -> PipelineRun:
-    run, task_id = etl_run_enqueue(source=name)
-    task_done(task_id, timeout=timeout)
+    run = etl_run_enqueue(source=name)
+    task_done(run.task_id, timeout=timeout)
     return PipelineRun.objects.get(pk=run.pk)
 
 

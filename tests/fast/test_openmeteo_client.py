@@ -13,7 +13,7 @@ from weather.openmeteo import (
     parse_geocoding,
     parse_retry_after,
 )
-from weather.tasks import retry_countdown
+from weather.retries import retry_countdown
 
 UNITS = {"time": "iso8601", "interval": "seconds", "temperature_2m": "°C"}
 

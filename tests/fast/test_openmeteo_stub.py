@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.openmeteo_stub import OpenMeteoStub, expected_current
-from tests.openmeteo_stub.server import VARIABLES, forecast_body, forecast_item
+from tests.openmeteo_stub.world import VARIABLES, forecast_body, forecast_item
 
 ALL = ",".join(VARIABLES)
 TIME = "2026-11-24T09:15"
@@ -525,11 +525,11 @@ def test_control_endpoints_refuse_bad_input_with_400(om):
 
 def test_server_file_runs_alone_and_exits_cleanly_on_sigterm(tmp_path):
     """As in the Compose stack: the package directory mounted by itself, server.py run as a script."""
-    server = tmp_path / "stub" / "server.py"
-    server.parent.mkdir()
-    server.write_text(
-        (Path(__file__).parents[1] / "openmeteo_stub" / "server.py").read_text("utf-8"), "utf-8"
-    )
+    folder = tmp_path / "stub"
+    folder.mkdir()
+    for module in (Path(__file__).parents[1] / "openmeteo_stub").glob("*.py"):
+        (folder / module.name).write_text(module.read_text("utf-8"), "utf-8")
+    server = folder / "server.py"
     gazetteer = Path(__file__).parents[2] / "server" / "weather" / "data" / "cities.csv"
     process = subprocess.Popen(
         [sys.executable, str(server), "--host", "127.0.0.1", "--port", "0", "--gazetteer", str(gazetteer)],

@@ -19,9 +19,9 @@ from tests.fast.test_tasks import make_cities
 from tests.polling import wait_for
 from weather.models import City, PipelineRun, WeatherData
 from weather.openmeteo import RateLimitedError
-from weather.services.observations import weather_fetch_for_cities
-from weather.services.runs import refresh_run_enqueue
+from weather.services.observations import observations_fetch
 from weather.tasks import fetch_weather_batch
+from weather.workflows import refresh_run_enqueue
 
 
 def day_spent_but(left: int) -> None:
@@ -77,7 +77,7 @@ def test_a_429_without_retry_after_pauses_until_the_window_it_names_ends(db, stu
     city = make_cities(1)[0]
     stub.script([{"status": 429, "retry_after": None, "reason": "Hourly API request limit exceeded."}])
     with pytest.raises(RateLimitedError) as caught:
-        weather_fetch_for_cities(city_ids=[city.id])
+        observations_fetch(city_ids=[city.id])
     hour_end = windows()[1].end(time.time())
     status = quota_status()
     assert status.paused_until == datetime.fromtimestamp(hour_end, UTC)

@@ -10,8 +10,8 @@ from server_config.beat import SchedulerLock
 from tests.fast.conftest import task_done
 from tests.polling import wait_for
 from weather.models import City, PipelineRun, WeatherData
-from weather.services.runs import refresh_run_enqueue
 from weather.tasks import cleanup_old_weather_data, fetch_weather_batch, fetch_weather_for_city
+from weather.workflows import refresh_run_enqueue
 
 
 def make_cities(count: int, *, prefix: str = "Town") -> list[City]:

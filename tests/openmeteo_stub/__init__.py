@@ -1,3 +1,4 @@
-from tests.openmeteo_stub.server import OpenMeteoStub, current_slot, expected_current
+from tests.openmeteo_stub.server import OpenMeteoStub
+from tests.openmeteo_stub.world import current_slot, expected_current
 
 __all__ = ["OpenMeteoStub", "current_slot", "expected_current"]

@@ -8,6 +8,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,13 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 # One application image tag per checkout, so two checkouts on one engine never build over each other.
 TEST_APP_IMAGE = f"fbrain-test-{hashlib.sha256(str(REPO).encode()).hexdigest()[:8]}/app:latest"
-HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
-STANDIN = {
-    "PYTHON_IMAGE": "fbrain-standin/python:3.11-slim-bookworm",
-    "POSTGRES_IMAGE": "fbrain-standin/postgres:15-bookworm",
-    "RABBITMQ_IMAGE": "fbrain-standin/rabbitmq:3.10-management",
-    "NGINX_IMAGE": "fbrain-standin/nginx:1.22-bookworm",
-}
+MACHINE_ENV = REPO / "tests" / "stack" / "machine.env"
+README = REPO / "README.md"
 
 
 def free_port() -> int:
@@ -52,61 +48,97 @@ class Response:
         return json.loads(self.body)
 
 
+def env_lines(path: Path) -> dict[str, str]:
+    """NAME=value lines of an env file, comments left out."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def readme_docker_commands() -> list[str]:
+    """The commands of the README's "With Docker" block, comments left out, in order."""
+    text = README.read_text()
+    block = text.split("## With Docker", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
 @dataclass
 class Stack:
     project: str
-    env_file: Path
+    directory: Path  # a fresh copy of the checkout, where the README's commands run
     port: int
     flower_password: str
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per README command run
 
     @classmethod
     def create(cls, workdir: Path, **overrides: str) -> "Stack":
-        port = free_port()
-        env = {
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-            "DJANGO_DEBUG": "false",
-            "DJANGO_HTTPS": "false",
-            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
-            "DJANGO_CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
-            "POSTGRES_DB": "fbrain",
-            "POSTGRES_USER": "fbrain",
-            "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
-            "RABBITMQ_USER": "fbrain",
-            "RABBITMQ_PASSWORD": secrets.token_urlsafe(16),
-            "RABBITMQ_VHOST": "fbrain",
-            "FLOWER_USER": "admin",
-            "FLOWER_PASSWORD": secrets.token_urlsafe(16),
-            "NGINX_BIND": "127.0.0.1",
-            "NGINX_PORT": str(port),
-            "SEED_CITIES": "true",
-            "WEATHER_API_URL": "http://openmeteo:8080/v1/forecast",
-            "GEOCODING_API_URL": "http://openmeteo:8080/v1/search",
-            "WEATHER_BATCH_SIZE": "10",
-            "WEATHER_RETRY_BACKOFF_SECONDS": "0.5",
-            "CELERY_WORKER_CONCURRENCY": "2",
-            "GUNICORN_WORKERS": "2",
-            "APP_IMAGE": TEST_APP_IMAGE,
-            **STANDIN,
-            **overrides,
-        }
-        env_file = workdir / "stack.env"
-        env["FBRAIN_ENV_FILE"] = str(env_file)
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-        return cls(f"fbrain-test-{os.getpid()}-{workdir.name}", env_file, port, env["FLOWER_PASSWORD"])
+        """A fresh copy of this checkout with the .env a user writes: .env.example copied, the secrets it
+        marks REQUIRED set, then this machine's overrides (machine.env) and the tier's own, if any."""
+        directory = workdir / "checkout"
+        files = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO, capture_output=True, check=True,
+        ).stdout.split(b"\0")  # fmt: skip
+        for name in filter(None, (f.decode() for f in files)):
+            if (REPO / name).is_file():  # a file deleted but not yet staged is listed too
+                (directory / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO / name, directory / name)
+        stack = cls(f"fbrain-test-{os.getpid()}-{workdir.name}", directory, free_port(), "")
+        return stack.configure(overrides)
+
+    def configure(self, overrides: dict[str, str]) -> "Stack":
+        """cp .env.example .env; set the REQUIRED secrets; append the machine's and the tier's overrides."""
+        shutil.copyfile(self.directory / ".env.example", self.directory / ".env")
+        text = (self.directory / ".env").read_text()
+        example = env_lines(self.directory / ".env")
+        placeholders = [name for name, value in example.items() if value == "change-me"]
+        secrets_set = {name: secrets.token_urlsafe(24) for name in placeholders}
+        for name, value in secrets_set.items():
+            text = text.replace(f"\n{name}=change-me\n", f"\n{name}={value}\n")
+        self.flower_password = secrets_set["FLOWER_PASSWORD"]
+        computed = {"COMPOSE_PROJECT_NAME": self.project, "NGINX_PORT": str(self.port)}
+        computed["APP_IMAGE"] = TEST_APP_IMAGE
+        text += "\n# --- this machine (tests/stack/machine.env) ---\n" + MACHINE_ENV.read_text()
+        text += "".join(f"{name}={value}\n" for name, value in computed.items())
+        if overrides:
+            text += "# --- this test tier's own ---\n" + "".join(f"{k}={v}\n" for k, v in overrides.items())
+        (self.directory / ".env").write_text(text)
+        return self
+
+    def run(
+        self, command: str, *, timeout: float = 900, check: bool = True, input: str = "", shell_vars=None
+    ) -> subprocess.CompletedProcess:
+        """One shell command as a user types it in the checkout, with a home of its own (no ~/.docker)
+        and the shell variables set by the user's earlier commands, if any."""
+        home = self.directory.parent / "home"
+        home.mkdir(exist_ok=True)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
+        environment.update(shell_vars or {}, HOME=str(home))
+        result = subprocess.run(
+            ["bash", "-c", command], cwd=self.directory, env=environment,
+            capture_output=True, text=True, timeout=timeout, input=input,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def timed(self, command: str) -> subprocess.CompletedProcess:
+        started = time.monotonic()
+        result = self.run(command)
+        self.timings[command] = round(time.monotonic() - started, 1)
+        return result
 
     # --- docker compose ---------------------------------------------------------------------
     def compose_args(self, *args: str) -> list[str]:
-        return [
-            "docker", "compose", "-p", self.project, "--env-file", str(self.env_file),
-            "-f", str(REPO / "docker-compose.yml"), "-f", str(REPO / "tests/stack/compose.test.yml"), *args,
-        ]  # fmt: skip
+        # The project directory holds the .env that names the project and its files, as for a user.
+        return ["docker", "compose", "--project-directory", str(self.directory), *args]
 
     def compose(
         self, *args: str, timeout: float = 600, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            self.compose_args(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout, input=input
-        )
+            self.compose_args(*args), cwd=self.directory, capture_output=True, text=True, timeout=timeout,
+            input=input,
+        )  # fmt: skip
         if check and result.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
@@ -165,15 +197,16 @@ class Stack:
 
 @contextmanager
 def running_stack(workdir: Path, **overrides: str) -> Iterator[Stack]:
-    """A stack built from this checkout and started healthy; torn down afterwards, whatever happened,
-    leaving no container, volume or network (its logs are kept in build/<project>.log)."""
-    # This machine reaches PyPI through a TLS-inspecting proxy: give its CA to the build stage.
-    if HOST_CA.is_file():
-        shutil.copyfile(HOST_CA, REPO / "server" / "docker" / "build-ca" / "host.crt")
+    """A stack started the README's way in a fresh copy of this checkout: its commands up to `make up`,
+    with the secrets and overrides written into .env after `cp .env.example .env`. Torn down afterwards,
+    whatever happened, leaving no container, volume or network (its logs are kept in build/<project>.log).
+    The README's remaining commands are run by the Compose tier's first test."""
     stack = Stack.create(workdir, **overrides)
+    commands = readme_docker_commands()
     try:
-        stack.compose("build", timeout=900)
-        stack.compose("up", "-d", "--wait", "--wait-timeout", "300", timeout=400)
+        for command in commands[: commands.index("make up") + 1]:
+            if command != "cp .env.example .env":  # Stack.create did it, then set the secrets
+                stack.timed(command)
         yield stack
     finally:
         logs = stack.compose("logs", "--no-color", "--timestamps", check=False, timeout=120).stdout

@@ -1,6 +1,8 @@
 """Invariants of docker-compose.yml, read as data: what must stay true whoever edits it."""
 
+import json
 import re
+import subprocess
 
 import pytest
 import yaml
@@ -87,3 +89,32 @@ def test_no_secret_has_a_working_default():
 def test_the_development_bind_mount_is_not_in_the_production_file():
     for service in SERVICES.values():
         assert not any(str(volume).startswith("./server") for volume in service.get("volumes", []))
+
+
+def test_the_worker_count_is_configuration():
+    assert SERVICES["celery"]["deploy"]["replicas"] == "${CELERY_REPLICAS:-1}"
+
+
+# The Compose-level variables of .env.example at the edge values their comments allow.
+COMPOSE_EDGES = [
+    ("CELERY_REPLICAS", "0"), ("CELERY_REPLICAS", "1"), ("CELERY_REPLICAS", "32"),
+    ("WORKER_CONCURRENCY", ""), ("WORKER_CONCURRENCY", "16"),
+    ("GUNICORN_WORKERS", "1"), ("NGINX_BIND", "0.0.0.0"), ("NGINX_PORT", "1"), ("NGINX_PORT", "65535"),
+    ("SEED_CITIES", "false"), ("BUILD_CA_BUNDLE", ""), ("COMPOSE_PROJECT_NAME", "another-stack"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "value"), COMPOSE_EDGES, ids=str)
+def test_compose_accepts_an_edge_value_of_env_example(tmp_path, name, value):
+    # .env.example as shipped, its REQUIRED secrets set, one value at its edge: the file still resolves.
+    text = (REPO / ".env.example").read_text().replace("=change-me\n", "=set\n")
+    (tmp_path / ".env").write_text(f"{text}{name}={value}\n")
+    result = subprocess.run(
+        ["docker", "compose", "--project-directory", str(tmp_path), "-f", str(REPO / "docker-compose.yml"),
+         "config", "--format", "json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    if name == "CELERY_REPLICAS":
+        assert services["celery"]["deploy"]["replicas"] == int(value)

@@ -31,7 +31,7 @@ def quota_stack(tmp_path_factory):
         "WEATHER_BATCH_SIZE": str(BATCH),
         # Four containers of one process each: four workers that share nothing but the database,
         # light enough for a shared two-core machine to start them healthy.
-        "CELERY_WORKER_CONCURRENCY": "1",
+        "WORKER_CONCURRENCY": "1",
     }
     with running_stack(tmp_path_factory.mktemp("quota"), **overrides) as stack:
         # --no-deps: `up celery` would otherwise run the one-shot migrate job again. No --wait: on a

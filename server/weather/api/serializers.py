@@ -41,19 +41,7 @@ class CityWithLatestSerializer(CitySerializer):
 class WeatherDataSerializer(serializers.ModelSerializer):
     class Meta:
         model = WeatherData
-        fields = [
-            "id",
-            "city",
-            "observed_at",
-            "temperature",
-            "humidity",
-            "pressure",
-            "wind_speed",
-            "wind_direction",
-            "weather_code",
-            "source",
-            "fetched_at",
-        ]
+        fields = ["id", "city", "observed_at", *WeatherData.MEASUREMENTS, "source", "fetched_at"]
 
 
 class LimitSerializer(serializers.Serializer):
@@ -121,10 +109,6 @@ class TaskStatusSerializer(serializers.Serializer):
     error = serializers.CharField(required=False)
     worker = serializers.CharField(allow_null=True)
     date_done = serializers.DateTimeField(allow_null=True)
-
-
-class PageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
 
 
 class ErrorSerializer(serializers.Serializer):

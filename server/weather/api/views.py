@@ -6,16 +6,11 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from weather import selectors
+from weather import selectors, workflows
 from weather.api import serializers as s
-from weather.errors import NotFoundError
 from weather.models import PipelineRun
-from weather.services.cities import city_create, city_get
-from weather.services.enqueue import task_enqueue_on_commit
-from weather.services.etl import etl_run_enqueue
+from weather.services.cities import city_create
 from weather.services.forecast_quota import forecast_quota_check
-from weather.services.runs import refresh_run_enqueue
-from weather.tasks import fetch_weather_for_city
 
 
 def _query(serializer_class, request):
@@ -24,10 +19,10 @@ def _query(serializer_class, request):
     return serializer.validated_data
 
 
-def _run_enqueued(request, run: PipelineRun, task_id: str) -> Response:
+def _run_enqueued(request, run: PipelineRun) -> Response:
     body = {
-        "task_id": task_id,
-        "status_url": request.build_absolute_uri(reverse("api:task-status", args=[task_id])),
+        "task_id": run.task_id,
+        "status_url": request.build_absolute_uri(reverse("api:task-status", args=[run.task_id])),
         "run_id": run.id,
         "run_url": request.build_absolute_uri(reverse("api:run-detail", args=[run.id])),
     }
@@ -54,7 +49,7 @@ class CityListCreateApi(APIView):
 class CityDetailApi(APIView):
     @extend_schema(responses=s.CitySerializer)
     def get(self, request, city_id: int):
-        return Response(s.CitySerializer(city_get(city_id)).data)
+        return Response(s.CitySerializer(selectors.city_get(city_id=city_id)).data)
 
 
 class CityWeatherApi(APIView):
@@ -64,7 +59,7 @@ class CityWeatherApi(APIView):
     )
     def get(self, request, city_id: int):
         limit = _query(s.LimitSerializer, request)["limit"]
-        city_get(city_id)
+        selectors.city_get(city_id=city_id)
         rows = selectors.city_weather_list(city_id=city_id, limit=limit)
         return Response(s.WeatherDataSerializer(rows, many=True).data)
 
@@ -72,10 +67,10 @@ class CityWeatherApi(APIView):
 class CityRefreshApi(APIView):
     @extend_schema(request=None, responses={202: s.TaskEnqueuedSerializer, 429: s.ErrorSerializer})
     def post(self, request, city_id: int):
-        city = city_get(city_id)
+        city = selectors.city_get(city_id=city_id)
         # A spent budget answers 429 with Retry-After now rather than queueing a fetch that waits.
         forecast_quota_check(locations=1)
-        task_id = task_enqueue_on_commit(fetch_weather_for_city.si(city.id))
+        task_id = workflows.city_refresh_enqueue(city_id=city.id)
         status_url = request.build_absolute_uri(reverse("api:task-status", args=[task_id]))
         return Response({"task_id": task_id, "status_url": status_url}, status=status.HTTP_202_ACCEPTED)
 
@@ -83,8 +78,7 @@ class CityRefreshApi(APIView):
 class RefreshAllApi(APIView):
     @extend_schema(request=None, responses={202: s.RunEnqueuedSerializer})
     def post(self, request):
-        run = refresh_run_enqueue()
-        return _run_enqueued(request, run, run.task_id)
+        return _run_enqueued(request, workflows.refresh_run_enqueue())
 
 
 class EtlApi(APIView):
@@ -92,8 +86,8 @@ class EtlApi(APIView):
     def post(self, request):
         data = s.EtlInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        run, task_id = etl_run_enqueue(source=data.validated_data["source"])
-        return _run_enqueued(request, run, task_id)
+        run = workflows.etl_run_enqueue(source=data.validated_data["source"])
+        return _run_enqueued(request, run)
 
 
 class RunListApi(APIView):
@@ -109,16 +103,10 @@ class RunListApi(APIView):
 class RunDetailApi(APIView):
     @extend_schema(responses=s.PipelineRunDetailSerializer)
     def get(self, request, run_id: int):
-        run = selectors.run_list().filter(pk=run_id).first()
-        if run is None:
-            raise NotFoundError(f"Run {run_id} does not exist.")
-        return Response(s.PipelineRunDetailSerializer(run).data)
+        return Response(s.PipelineRunDetailSerializer(selectors.run_get(run_id=run_id)).data)
 
 
 class TaskStatusApi(APIView):
     @extend_schema(responses=s.TaskStatusSerializer)
     def get(self, request, task_id: str):
-        task = selectors.task_status(task_id=str(task_id))
-        if task is None:
-            raise NotFoundError(f"No task {task_id} is known (never queued here, or its result has expired).")
-        return Response(task)
+        return Response(selectors.task_status_get(task_id=str(task_id)))

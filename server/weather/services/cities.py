@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.db import IntegrityError, transaction
 
-from weather.errors import ConflictError, InvalidInputError, NotFoundError, UnavailableError
+from weather.errors import ConflictError, InvalidInputError, UnavailableError
 from weather.models import City
 from weather.openmeteo import OpenMeteoError, TransientAPIError, get_client
 
@@ -61,13 +61,6 @@ def _geocode(name: str, country: str):
         where = f" in {country}" if country else ""
         raise InvalidInputError(f"No place named {name!r}{where} was found; give latitude and longitude.")
     return place
-
-
-def city_get(city_id: int) -> City:
-    try:
-        return City.objects.get(pk=city_id)
-    except City.DoesNotExist:
-        raise NotFoundError(f"City {city_id} does not exist.") from None
 
 
 def cities_seed(*, path: Path = BUNDLED_CITIES) -> tuple[int, int]:

@@ -53,8 +53,8 @@ def task_enqueue_on_commit(
 
 
 def _pending_row_create(task_id: str, task_name: str) -> None:
-    # One INSERT ... ON CONFLICT DO NOTHING: a third of what get_or_create's SELECT, savepoint and
-    # INSERT cost on the request path (measured with py-spy under wrk, docs/performance.md).
+    # One INSERT ... ON CONFLICT DO NOTHING instead of get_or_create's SELECT, savepoint and INSERT:
+    # the cheapest write on the request path (docs/performance.md, "The web path").
     TaskResult.objects.bulk_create(
         [TaskResult(task_id=task_id, status="PENDING", task_name=task_name)], ignore_conflicts=True
     )

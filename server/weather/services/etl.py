@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import math
-import uuid
 import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,6 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import requests
-from celery import chain
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery, TextField, Value
@@ -28,27 +26,14 @@ from django.utils import timezone
 
 from weather.errors import InvalidInputError
 from weather.models import City, EtlRow, PipelineRun, WeatherData
-from weather.services.enqueue import task_enqueue_on_commit
-from weather.services.observations import observations_upsert
-from weather.services.runs import ERRORS_KEPT, run_fail
+from weather.services.observations import observation_build, observations_upsert
+from weather.services.runs import ERRORS_KEPT, errors_summarize_by_line, run_finish
 
 # Rows per INSERT/UPDATE: large enough to amortise round trips, small enough for bounded memory.
 ETL_BATCH_SIZE = 2000
 REQUIRED_COLUMNS = ("name", "latitude", "longitude")
-OPTIONAL_COLUMNS = (
-    "country",
-    "timezone",
-    "observed_at",
-    *(
-        "temperature",
-        "humidity",
-        "pressure",
-        "wind_speed",
-        "wind_direction",
-        "weather_code",
-    ),
-)
-# Plausible ranges, to catch unit mix-ups (Fahrenheit, Pa) and typos rather than to judge weather.
+# Plausible ranges, to catch unit mix-ups (Fahrenheit, Pa) and typos rather than to judge weather;
+# one for each of WeatherData.MEASUREMENTS (clean_row reads them in that list's order).
 MEASUREMENT_RANGES = {
     "temperature": (-100.0, 70.0),
     "humidity": (0.0, 100.0),
@@ -66,24 +51,6 @@ class EtlSourceError(Exception):
 
 class RowError(ValueError):
     pass
-
-
-def etl_run_enqueue(*, source: str) -> tuple[PipelineRun, str]:
-    """Record an ETL run and queue its chain once committed; returns the run and the final task's id."""
-    from weather import tasks
-
-    source = etl_source_check(source)
-    task_id = str(uuid.uuid4())
-    with transaction.atomic():
-        run = PipelineRun.objects.create(kind=PipelineRun.Kind.ETL, source=source)
-        workflow = chain(
-            tasks.extract_data.s(source, run_id=run.id), tasks.transform_data.s(), tasks.load_data.s()
-        ).on_error(tasks.pipeline_run_failed.s(run_id=run.id))
-        # The chain's id is its last task's: SUCCESS there means the whole import is done.
-        task_enqueue_on_commit(
-            workflow, task_id=task_id, on_broker_error=lambda reason: run_fail(run_id=run.id, reason=reason)
-        )
-    return run, task_id
 
 
 def etl_source_check(source: str) -> str:
@@ -220,8 +187,8 @@ def etl_transform(*, run_id: int) -> tuple[int, int]:
 
 
 def _staged_rows_replace(rows: list[EtlRow]) -> None:
-    # Rewriting a batch beats bulk_update's per-row CASE expressions: transforming the 100 MB test's
-    # 1.47 million rows took 86 s this way, and over 300 s with bulk_update.
+    # Rewriting a batch beats bulk_update's per-row CASE expressions by more than three times
+    # (docs/performance.md, "Importing a large file").
     with transaction.atomic():
         EtlRow.objects.filter(pk__in=[row.pk for row in rows]).delete()
         _staged_rows_write(rows)
@@ -231,8 +198,8 @@ _STAGED_COLUMNS = ("run_id", "line", "raw", "clean", "error", "readable", "dedup
 
 
 def _staged_rows_write(rows: list[EtlRow]) -> None:
-    """Insert staged rows: PostgreSQL's COPY where available. On the 100 MB test (1.47 million
-    rows) extract took 44 s with it and 121 s with bulk_create."""
+    """Insert staged rows: PostgreSQL's COPY where available, almost three times as fast as
+    bulk_create (docs/performance.md, "Importing a large file")."""
     if connection.vendor != "postgresql":
         EtlRow.objects.bulk_create(rows)
         return
@@ -281,7 +248,9 @@ def clean_row(raw: dict) -> dict:
         "timezone": tz,
     }
     observed_at = (raw.get("observed_at") or "").strip()
-    measurements = {field: _number(raw, field, *bounds) for field, bounds in MEASUREMENT_RANGES.items()}
+    measurements = {
+        field: _number(raw, field, *MEASUREMENT_RANGES[field]) for field in WeatherData.MEASUREMENTS
+    }
     if observed_at:
         clean["observed_at"] = _timestamp(observed_at).isoformat()
         if measurements["weather_code"] is not None:
@@ -336,35 +305,31 @@ def _staged_batches(run_id: int, **filters) -> Iterator[list[EtlRow]]:
 def etl_load(*, run_id: int) -> PipelineRun:
     """Upsert the valid rows, close the run with its counts and bad lines, and drop the staged rows."""
     cities: set[tuple[str, str]] = set()
-    observations = 0
+    loaded = observations = 0
     for rows in _staged_batches(run_id, clean__isnull=False):
         cleans = [row.clean for row in rows]
         city_ids = _cities_upsert(cleans)
         cities.update(city_ids)
         observations += _observations_upsert(cleans, city_ids)
+        loaded += len(rows)
 
     rejected = EtlRow.objects.filter(run_id=run_id, clean__isnull=True)
     bad_count = rejected.count()
-    bad = list(rejected.order_by("line").values_list("line", "error")[:ERRORS_KEPT])
-    run = PipelineRun.objects.get(pk=run_id)
-    run.rows_invalid = bad_count
-    run.cities_ok = len(cities)
-    run.observations_loaded = observations
-    run.errors = [{"line": line, "error": error} for line, error in bad]
-    run.error_summary = (
-        f"{bad_count} bad rows: "
-        + "; ".join(f"line {line}: {error}" for line, error in bad[:5])
-        + ("; …" if bad_count > 5 else "")
-        if bad
-        else ""
-    )
-    if not bad:
-        run.state = PipelineRun.State.SUCCESS
-    else:
-        run.state = PipelineRun.State.PARTIAL if run.rows_total > bad_count else PipelineRun.State.FAILURE
-    run.finished_at = timezone.now()
+    bad = [
+        {"line": line, "error": error}
+        for line, error in rejected.order_by("line").values_list("line", "error")[:ERRORS_KEPT]
+    ]
     with transaction.atomic():
-        run.save()
+        run = run_finish(
+            run_id=run_id,
+            ok=loaded,
+            failed=bad_count,
+            errors=bad,
+            summary=errors_summarize_by_line(bad_count, bad),
+            rows_invalid=bad_count,
+            cities_ok=len(cities),
+            observations_loaded=observations,
+        )
         EtlRow.objects.filter(run_id=run_id).delete()
     return run
 
@@ -391,15 +356,10 @@ def _cities_upsert(cleans: list[dict]) -> dict[tuple[str, str], int]:
 def _observations_upsert(cleans: list[dict], city_ids: dict[tuple[str, str], int]) -> int:
     now = timezone.now()
     rows = [
-        WeatherData(
+        observation_build(
             city_id=city_ids[(c["name"], c["country"])],
             observed_at=datetime.fromisoformat(c["observed_at"]),
-            temperature=c["temperature"],
-            humidity=c["humidity"],
-            pressure=c["pressure"],
-            wind_speed=c["wind_speed"],
-            wind_direction=c["wind_direction"],
-            weather_code=c["weather_code"],
+            measurements=c,
             source="csv-import",
             fetched_at=now,
         )

@@ -1,6 +1,6 @@
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -8,7 +8,6 @@ from weather.models import City, WeatherData
 from weather.openmeteo import CurrentConditions, LocationFailure, RateLimitedError, get_client
 from weather.services.forecast_quota import forecast_quota_reserve, forecast_rate_limited
 
-OBSERVATION_FIELDS = ("temperature", "humidity", "pressure", "wind_speed", "wind_direction", "weather_code")
 # Deleting in slices keeps each statement's locks and WAL short on a large table.
 CLEANUP_BATCH_SIZE = 10_000
 
@@ -33,7 +32,7 @@ class FetchOutcome:
         }
 
 
-def weather_fetch_for_cities(*, city_ids: Sequence[int]) -> FetchOutcome:
+def observations_fetch(*, city_ids: Sequence[int]) -> FetchOutcome:
     """Fetch current conditions for these cities in one API request and upsert them in one statement.
 
     Raises TransientAPIError or PermanentAPIError when the whole request fails; a location the
@@ -64,22 +63,30 @@ def weather_fetch_for_cities(*, city_ids: Sequence[int]) -> FetchOutcome:
         if isinstance(answer, LocationFailure):
             outcome.failed[city.id] = answer.reason
         else:
-            rows.append(_observation(city.id, answer, fetched_at))
+            rows.append(observation_from_current(city_id=city.id, current=answer, fetched_at=fetched_at))
             outcome.ok[city.id] = answer.observed_at.isoformat()
     observations_upsert(rows)
     return outcome
 
 
-def _observation(city_id: int, current: CurrentConditions, fetched_at) -> WeatherData:
+def observation_build(
+    *, city_id: int, observed_at: datetime, measurements: Mapping, source: str, fetched_at: datetime
+) -> WeatherData:
+    """An unsaved observation: `measurements` holds at least every name in WeatherData.MEASUREMENTS."""
+    values = {name: measurements[name] for name in WeatherData.MEASUREMENTS}
     return WeatherData(
+        city_id=city_id, observed_at=observed_at, source=source, fetched_at=fetched_at, **values
+    )
+
+
+def observation_from_current(
+    *, city_id: int, current: CurrentConditions, fetched_at: datetime
+) -> WeatherData:
+    """An unsaved observation from an Open-Meteo answer."""
+    return observation_build(
         city_id=city_id,
         observed_at=current.observed_at,
-        temperature=current.temperature,
-        humidity=current.humidity,
-        pressure=current.pressure,
-        wind_speed=current.wind_speed,
-        wind_direction=current.wind_direction,
-        weather_code=current.weather_code,
+        measurements=vars(current),
         source="open-meteo",
         fetched_at=fetched_at,
     )
@@ -98,7 +105,7 @@ def observations_upsert(rows: Sequence[WeatherData]) -> None:
         unique,
         update_conflicts=True,
         unique_fields=["city", "observed_at"],
-        update_fields=[*OBSERVATION_FIELDS, "source", "fetched_at"],
+        update_fields=[*WeatherData.MEASUREMENTS, "source", "fetched_at"],
         batch_size=1000,
     )
 

@@ -1,32 +1,15 @@
-"""The life of a PipelineRun: queued by the API or beat, started by its task, closed by its last step."""
+"""The life of a PipelineRun: recorded by a workflow, started by its first task, closed by its last."""
 
-import uuid
 from collections import Counter
+from collections.abc import Iterable, Sequence
 
-from django.db import transaction
 from django.utils import timezone
 
 from quota.selectors import quota_status
 from weather.models import PipelineRun
-from weather.services.enqueue import task_enqueue_on_commit
 
 # A run keeps a sample of per-item errors for operators; the counts are always complete.
 ERRORS_KEPT = 1000
-
-
-def refresh_run_enqueue() -> PipelineRun:
-    """Record a full refresh and queue the task that fans it out, once the record is committed."""
-    from weather import tasks
-
-    task_id = str(uuid.uuid4())
-    with transaction.atomic():
-        run = PipelineRun.objects.create(kind=PipelineRun.Kind.REFRESH, task_id=task_id)
-        task_enqueue_on_commit(
-            tasks.update_all_weather_data.si(),
-            task_id=task_id,
-            on_broker_error=lambda reason: run_fail(run_id=run.id, reason=reason),
-        )
-    return run
 
 
 def run_begin(
@@ -56,28 +39,50 @@ def run_begin(
     return run
 
 
+def run_finish(
+    *, run_id: int, ok: int, failed: int, errors: Sequence[dict], summary: str, **counts: int
+) -> PipelineRun:
+    """Close a run from its outcome: `ok` and `failed` items, a sample of the failures, and the
+    run's own counters (`counts`, by field name). Setting (not adding) makes it idempotent."""
+    run = PipelineRun.objects.get(pk=run_id)
+    for field, value in counts.items():
+        PipelineRun._meta.get_field(field)  # a misspelt counter fails loudly instead of being dropped
+        setattr(run, field, value)
+    run.errors = list(errors[:ERRORS_KEPT])
+    run.error_summary = summary
+    if failed == 0:
+        run.state = PipelineRun.State.SUCCESS
+    else:
+        run.state = PipelineRun.State.PARTIAL if ok else PipelineRun.State.FAILURE
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
 def refresh_run_finish(*, run_id: int, batch_results: list[dict]) -> PipelineRun:
-    """Close a full refresh from its batches' outcomes. Setting (not adding) counts makes it idempotent."""
+    """Close a full refresh from its batches' outcomes (each `{"ok": n, "failed": {city id: reason}}`)."""
     ok = 0
     failed: dict[str, str] = {}
     for result in batch_results:
         ok += int(result.get("ok", 0))
         failed.update(result.get("failed", {}))
     run = PipelineRun.objects.get(pk=run_id)
-    run.cities_ok = ok
-    run.cities_failed = len(failed)
     # What was neither fetched nor failed waited for the day's budget: planned so, or refused late.
-    run.cities_deferred = max(0, run.cities_total - ok - len(failed))
-    if run.cities_deferred and run.deferred_until is None:
-        run.deferred_until = quota_status().window("day").resets_at
-    run.errors = [
-        {"city_id": int(city_id), "error": reason} for city_id, reason in list(failed.items())[:ERRORS_KEPT]
-    ]
-    run.error_summary = summarize_errors(failed.values(), noun="cities")
-    run.state = _final_state(ok=ok, failed=len(failed))
-    run.finished_at = timezone.now()
-    run.save()
-    return run
+    deferred = max(0, run.cities_total - ok - len(failed))
+    deferred_until = run.deferred_until
+    if deferred and deferred_until is None:
+        deferred_until = quota_status().window("day").resets_at
+    return run_finish(
+        run_id=run_id,
+        ok=ok,
+        failed=len(failed),
+        errors=[{"city_id": int(city_id), "error": reason} for city_id, reason in failed.items()],
+        summary=errors_summarize_by_reason(failed.values(), noun="cities"),
+        cities_ok=ok,
+        cities_failed=len(failed),
+        cities_deferred=deferred,
+        deferred_until=deferred_until,
+    )
 
 
 def run_fail(*, run_id: int, reason: str) -> None:
@@ -87,7 +92,8 @@ def run_fail(*, run_id: int, reason: str) -> None:
     )
 
 
-def summarize_errors(reasons, *, noun: str) -> str:
+def errors_summarize_by_reason(reasons: Iterable[str], *, noun: str) -> str:
+    """The commonest reasons first, such as `3 cities failed: 2 × timeout; 1 × refused`."""
     counts = Counter(reasons)
     if not counts:
         return ""
@@ -97,7 +103,9 @@ def summarize_errors(reasons, *, noun: str) -> str:
     return f"{total} {noun} failed: " + "; ".join(parts) + more
 
 
-def _final_state(*, ok: int, failed: int) -> str:
-    if failed == 0:
-        return PipelineRun.State.SUCCESS
-    return PipelineRun.State.PARTIAL if ok else PipelineRun.State.FAILURE
+def errors_summarize_by_line(total: int, errors: Sequence[dict]) -> str:
+    """The first bad lines, where an operator starts looking: `7 bad rows: line 4: …; line 5: …`."""
+    if not total:
+        return ""
+    first = "; ".join(f"line {error['line']}: {error['error']}" for error in errors[:5])
+    return f"{total} bad rows: {first}" + ("; …" if total > 5 else "")

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from weather.services.runs import refresh_run_enqueue
+from weather.workflows import refresh_run_enqueue
 
 
 class Command(BaseCommand):

@@ -1,0 +1,101 @@
+"""Workflows: which tasks make up a run, in what order, and the PipelineRun that records it.
+
+Starting a run records it and queues its first task once that row is committed, so a worker always
+finds the run it works for. The API and the management commands start runs here, beat by the task
+names in settings. This module sits above `weather.tasks` (the steps), which never import it.
+"""
+
+import uuid
+from collections.abc import Callable
+
+from celery import chain, chord, group, shared_task
+from celery.canvas import Signature
+from celery.utils.log import get_task_logger
+from django.conf import settings
+from django.db import transaction
+
+from weather import tasks
+from weather.models import PipelineRun
+from weather.retries import DATABASE_ERRORS, retried_on
+from weather.services.enqueue import task_enqueue_on_commit
+from weather.services.etl import etl_source_check
+from weather.services.forecast_quota import refresh_plan
+from weather.services.runs import refresh_run_finish, run_begin, run_fail
+
+logger = get_task_logger(__name__)
+
+
+def city_refresh_enqueue(*, city_id: int) -> str:
+    """Queue a fetch of one city; returns the task's id. A single fetch records no run."""
+    return task_enqueue_on_commit(tasks.fetch_weather_for_city.si(city_id))
+
+
+def refresh_run_enqueue() -> PipelineRun:
+    """Record a full refresh and queue the task that fans it out, once the record is committed."""
+    return _run_enqueue(PipelineRun.Kind.REFRESH, lambda run: update_all_weather_data.si())
+
+
+def etl_run_enqueue(*, source: str) -> PipelineRun:
+    """Record an import of `source` and queue its extract, transform and load chain."""
+    source = etl_source_check(source)
+    return _run_enqueue(
+        PipelineRun.Kind.ETL,
+        lambda run: chain(
+            tasks.extract_data.s(source, run_id=run.id), tasks.transform_data.s(), tasks.load_data.s()
+        ).on_error(tasks.pipeline_run_failed.s(run_id=run.id)),
+        source=source,
+    )
+
+
+def _run_enqueue(kind: str, workflow: Callable[[PipelineRun], Signature], *, source: str = "") -> PipelineRun:
+    """Record a run and queue the workflow built for it. The run's `task_id` is the workflow's: for
+    a chain, its last task's, so SUCCESS there means the whole run is done."""
+    task_id = str(uuid.uuid4())
+    with transaction.atomic():
+        run = PipelineRun.objects.create(kind=kind, task_id=task_id, source=source)
+        task_enqueue_on_commit(
+            workflow(run),
+            task_id=task_id,
+            on_broker_error=lambda reason: run_fail(run_id=run.id, reason=reason),
+        )
+    return run
+
+
+# Registered under its first name: beat's schedule (settings, and the copies django-celery-beat
+# keeps in the database), Flower's history and the tests know the task by it.
+@shared_task(bind=True, name="weather.tasks.update_all_weather_data")
+@retried_on(DATABASE_ERRORS)
+def update_all_weather_data(self) -> dict:
+    """Refresh every active city: batches fanned out as a chord whose callback closes the run.
+
+    Within what is left of the day's API budget: the stalest cities first, the rest deferred.
+    """
+    plan = refresh_plan()
+    run = run_begin(
+        kind=PipelineRun.Kind.REFRESH,
+        task_id=self.request.id,
+        total=plan.total,
+        deferred=plan.deferred,
+        deferred_until=plan.deferred_until,
+    )
+    if plan.deferred:
+        logger.warning(
+            "Refresh run %s: the day's API budget pays for %d of %d cities; the %d stalest now, "
+            "%d deferred until %s",
+            run.id,
+            len(plan.city_ids),
+            plan.total,
+            len(plan.city_ids),
+            plan.deferred,
+            plan.deferred_until,
+        )
+    size = settings.WEATHER_BATCH_SIZE
+    batches = [plan.city_ids[start : start + size] for start in range(0, len(plan.city_ids), size)]
+    if not batches:
+        refresh_run_finish(run_id=run.id, batch_results=[])
+        return {"run_id": run.id, "cities": 0, "batches": 0, "deferred": plan.deferred}
+    callback = tasks.finish_refresh_run.s(run_id=run.id).on_error(tasks.pipeline_run_failed.s(run_id=run.id))
+    chord(group(tasks.fetch_weather_batch.s(ids) for ids in batches))(callback)
+    cities = len(plan.city_ids)
+    logger.info("Refresh run %s: %d cities in %d batches queued", run.id, cities, len(batches))
+    return {"run_id": run.id, "cities": cities, "batches": len(batches), "deferred": plan.deferred}
