@@ -100,9 +100,19 @@ EDGES = {
     "WEATHER_RETRY_BACKOFF_MAX_SECONDS": ["0", "3600"],
     "WEATHER_RETENTION_DAYS": ["1", "3650"],
     "CELERY_BROKER_URL": ["", "amqp://u:p@broker:5672/vhost", "amqps://u:p@broker:5671/vhost"],
+    "WEATHER_QUOTA_PER_MINUTE": ["100", "1000000"],
+    "WEATHER_QUOTA_PER_HOUR": ["100", "100000000"],
+    "WEATHER_QUOTA_PER_DAY": ["100", "1000000000"],
+    "WEATHER_QUOTA_MINUTE_SECONDS": ["1", "60"],
+    "WEATHER_QUOTA_HOUR_SECONDS": ["1", "3600"],
+    "WEATHER_QUOTA_DAY_SECONDS": ["1", "86400"],
 }
-# What the settings need alongside an edge: CELERY_TASK_TIME_LIMIT must stay above the soft limit.
-COMPANIONS = {("CELERY_TASK_SOFT_TIME_LIMIT", "3600"): {"CELERY_TASK_TIME_LIMIT": "3700"}}
+# What the settings need alongside an edge: CELERY_TASK_TIME_LIMIT must stay above the soft limit;
+# a batch may not cost more than a quota window allows: 1,000 cities need a paid plan's minute.
+COMPANIONS = {
+    ("CELERY_TASK_SOFT_TIME_LIMIT", "3600"): {"CELERY_TASK_TIME_LIMIT": "3700"},
+    ("WEATHER_BATCH_SIZE", "1000"): {"WEATHER_QUOTA_PER_MINUTE": "1000"},
+}
 # Secrets a user must set (.env.example's placeholders are refused by `make up`, not by Django).
 SECRETS = {
     "DJANGO_SECRET_KEY": "s" * 50, "POSTGRES_PASSWORD": "p", "RABBITMQ_PASSWORD": "r", "FLOWER_PASSWORD": "f",
