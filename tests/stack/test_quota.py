@@ -156,7 +156,7 @@ def test_make_status_prints_the_budget(quota_stack):
     compose = " ".join(quota_stack.compose_args())
     status = subprocess.run(
         ["make", "--no-print-directory", "status", f"COMPOSE={compose}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO, input="", capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert status.returncode == 0, status.stderr
     assert "4 nodes online" in status.stdout
