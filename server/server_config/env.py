@@ -4,6 +4,7 @@ Each helper names the variable in its error, so a typo in a deployment fails at 
 message that says what to fix, instead of silently running on a default.
 """
 
+import ipaddress
 import os
 from urllib.parse import urlsplit
 
@@ -97,6 +98,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if any(not item for item in items):
         raise ImproperlyConfigured(f"{name}={value!r} has an empty item: separate values with single commas.")
     return items
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated IP networks in CIDR form; host bits set (10.0.0.1/8) are a typo, refused."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP network such as 10.1.2.0/24: {exc}."
+            ) from None
+    return networks
 
 
 def env_url(name: str, default: str | None = None, *, schemes: tuple[str, ...] = ("http", "https")) -> str:

@@ -13,6 +13,7 @@ from server_config.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_secret,
     env_str,
     env_url,
@@ -251,11 +252,24 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 # How many times RabbitMQ hands out one message before it dead-letters it (task_queue/queues.py):
 # a task that kills its worker process every time stops there instead of looping forever.
 CELERY_TASK_DELIVERY_LIMIT = env_int("CELERY_TASK_DELIVERY_LIMIT", 10, minimum=1, maximum=1000)
+# The import steps have a queue of their own, served by workers of their own (docker-compose.yml's
+# celery-imports), so a slow or large import never holds a refresh back.
+ETL_QUEUE = env_str("ETL_QUEUE", "imports")
+if ETL_QUEUE == CELERY_TASK_DEFAULT_QUEUE:
+    raise ImproperlyConfigured("ETL_QUEUE must differ from CELERY_TASK_DEFAULT_QUEUE.")
 if urlsplit(CELERY_BROKER_URL).scheme != "filesystem":
-    CELERY_TASK_QUEUES = [task_queue(CELERY_TASK_DEFAULT_QUEUE, delivery_limit=CELERY_TASK_DELIVERY_LIMIT)]
+    CELERY_TASK_QUEUES = [
+        task_queue(name, delivery_limit=CELERY_TASK_DELIVERY_LIMIT)
+        for name in (CELERY_TASK_DEFAULT_QUEUE, ETL_QUEUE)
+    ]
     CELERY_TASK_DEFAULT_EXCHANGE = CELERY_TASK_DEFAULT_QUEUE
     CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
     CELERY_TASK_DEFAULT_ROUTING_KEY = CELERY_TASK_DEFAULT_QUEUE
+    # `make dev`'s one worker on the filesystem broker takes every task from the default queue.
+    CELERY_TASK_ROUTES = {
+        f"weather.tasks.{step}": {"queue": ETL_QUEUE}
+        for step in ("extract_data", "transform_data", "load_data")
+    }
 CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
@@ -281,6 +295,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="0", hour="1"),
         "options": {"expires": 23 * 3600},
     },
+    # Staged rows of imports that a crash stopped (ETL_STAGING_MAX_AGE_HOURS).
+    "cleanup-abandoned-imports": {
+        "task": "weather.tasks.cleanup_abandoned_imports",
+        "schedule": crontab(minute="30"),
+        "options": {"expires": 3600 - 300},
+    },
 }
 
 # --- Weather pipeline ---------------------------------------------------------------------------
@@ -297,6 +317,28 @@ WEATHER_RETRY_BACKOFF_MAX_SECONDS = env_float("WEATHER_RETRY_BACKOFF_MAX_SECONDS
 # Where the dashboard links to Flower: nginx serves it under /flower/ in the Compose stack.
 FLOWER_URL = env_str("FLOWER_URL", "/flower/")
 ETL_IMPORT_DIR = Path(env_str("ETL_IMPORT_DIR", str(VAR_DIR / "imports")))
+
+# --- Import sources (weather/imports/): where a source may come from, and how much is read ------
+# URL sources only from these hosts: exact names, `.example.org` for a domain and its subdomains,
+# or `*` for any host. Empty: URL imports are off. Addresses are checked whatever the name.
+ETL_URL_ALLOWED_HOSTS = env_list("ETL_URL_ALLOWED_HOSTS", [])
+# The operator's escape hatch: networks (CIDR) a URL source may reach although they are loopback,
+# private or otherwise not public, e.g. an internal file server's 10.1.2.0/24. Empty by default.
+ETL_URL_ALLOWED_NETWORKS = env_networks("ETL_URL_ALLOWED_NETWORKS")
+ETL_MAX_REDIRECTS = env_int("ETL_MAX_REDIRECTS", 5, minimum=0, maximum=20)
+# Bytes read from a source (compressed, as sent) and after gzip/deflate decompression: the 100 MB
+# test file passes, a gzip bomb stops at the second cap in bounded memory.
+ETL_MAX_BYTES = env_int("ETL_MAX_BYTES", 128 * 2**20, minimum=1)
+ETL_MAX_DECOMPRESSED_BYTES = env_int("ETL_MAX_DECOMPRESSED_BYTES", 256 * 2**20, minimum=1)
+# One CSV record (a city with an observation is under 200 bytes). The extract step holds a batch of
+# 2,000 records, so this bounds its memory too; at most the CSV module's own 128 KiB field limit.
+ETL_MAX_LINE_BYTES = env_int("ETL_MAX_LINE_BYTES", 8192, minimum=256, maximum=131072)
+# A whole URL download, the rows staged meanwhile included. Below the import tasks' 600 s soft time
+# limit, so this rule, with its clear reason, stops a slow source first.
+ETL_MAX_SECONDS = env_float("ETL_MAX_SECONDS", 300.0, minimum=1.0, maximum=550.0)
+# An import still open this long after it was queued was stopped by a crash (each step has a hard
+# time limit of 11 minutes): the hourly sweep fails it and deletes its staged rows.
+ETL_STAGING_MAX_AGE_HOURS = env_int("ETL_STAGING_MAX_AGE_HOURS", 6, minimum=1, maximum=720)
 
 # --- Weather API quota --------------------------------------------------------------------------
 # Calls Open-Meteo allows per minute, hour and UTC day (defaults: its free tier; a paid key raises

@@ -5,6 +5,8 @@ Delivery is at least once (late acks), so a task may run twice; the services it 
 idempotently. Retries follow the one policy in `weather.retries`.
 """
 
+from datetime import timedelta
+
 from celery import shared_task
 from celery.utils.log import get_task_logger
 from django.conf import settings
@@ -12,12 +14,13 @@ from django.conf import settings
 from task_queue.deferral import task_defer
 from weather import selectors
 from weather.errors import QuotaExhaustedError
+from weather.imports.refusals import ImportRefused
 from weather.models import PipelineRun
 from weather.openmeteo import PermanentAPIError
 from weather.retries import DATABASE_ERRORS, TRANSIENT_ERRORS, retried_on, retry_budget, retry_later
 from weather.services.etl import EtlSourceError, etl_extract, etl_load, etl_source_check, etl_transform
 from weather.services.observations import FetchOutcome, observations_delete_older_than, observations_fetch
-from weather.services.runs import refresh_run_finish, run_begin, run_fail
+from weather.services.runs import refresh_run_finish, run_begin, run_fail, staged_rows_delete_abandoned
 
 logger = get_task_logger(__name__)
 
@@ -121,6 +124,17 @@ def cleanup_old_weather_data(self) -> dict:
     return {"deleted": deleted, "retention_days": days}
 
 
+@shared_task(bind=True)
+@retried_on(DATABASE_ERRORS)
+def cleanup_abandoned_imports(self) -> dict:
+    hours = settings.ETL_STAGING_MAX_AGE_HOURS
+    failed, deleted = staged_rows_delete_abandoned(older_than=timedelta(hours=hours))
+    logger.info(
+        "Failed %d imports abandoned over %d hours ago; deleted %d staged rows", failed, hours, deleted
+    )
+    return {"runs_failed": failed, "rows_deleted": deleted, "max_age_hours": hours}
+
+
 # A retried ETL step starts over: extract empties the run's staging first, transform rewrites each
 # row from its raw fields, load upserts.
 
@@ -128,14 +142,16 @@ def cleanup_old_weather_data(self) -> dict:
 @shared_task(bind=True, soft_time_limit=ETL_SOFT_TIME_LIMIT, time_limit=ETL_TIME_LIMIT)
 @retried_on(DATABASE_ERRORS)
 def extract_data(self, source: str, run_id: int | None = None) -> int:
-    source = etl_source_check(source)
-    run = run_begin(kind=PipelineRun.Kind.ETL, task_id=self.request.id, run_id=run_id, source=source)
+    # Checked again: the allow-list may have changed since the import was queued.
+    checked = etl_source_check(source)
+    run = run_begin(kind=PipelineRun.Kind.ETL, task_id=self.request.id, run_id=run_id, source=checked.display)
     try:
-        rows = etl_extract(run_id=run.id, source=source)
-    except EtlSourceError as exc:
+        rows = etl_extract(run_id=run.id, source=checked)
+    except (EtlSourceError, ImportRefused) as exc:
         run_fail(run_id=run.id, reason=f"The input cannot be imported: {exc}")
-        raise
-    logger.info("ETL run %s: extracted %d rows from %s", run.id, rows, source)
+        # Without its cause: the stored traceback must not carry what the source or network said.
+        raise EtlSourceError(str(exc)) from None
+    logger.info("ETL run %s: extracted %d rows from %s", run.id, rows, checked.display)
     return run.id
 
 

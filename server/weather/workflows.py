@@ -36,14 +36,18 @@ def refresh_run_enqueue() -> PipelineRun:
 
 
 def etl_run_enqueue(*, source: str) -> PipelineRun:
-    """Record an import of `source` and queue its extract, transform and load chain."""
-    source = etl_source_check(source)
+    """Record an import of `source` and queue its extract, transform and load chain. The run, task
+    results and Flower show the source for display (no credentials, query or server path); only
+    the extract's message carries it whole."""
+    checked = etl_source_check(source)
     return _run_enqueue(
         PipelineRun.Kind.ETL,
         lambda run: chain(
-            tasks.extract_data.s(source, run_id=run.id), tasks.transform_data.s(), tasks.load_data.s()
+            tasks.extract_data.s(checked.location, run_id=run.id).set(argsrepr=repr((checked.display,))),
+            tasks.transform_data.s(),
+            tasks.load_data.s(),
         ).on_error(tasks.pipeline_run_failed.s(run_id=run.id)),
-        source=source,
+        source=checked.display,
     )
 
 

@@ -68,9 +68,10 @@ class Worker:
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, openmeteo_stub):
-    """One real worker process for the session, consuming this session's queue on the real broker."""
+    """One real worker process for the session, consuming this session's queues on the real broker:
+    the default one and the imports' (in the Compose stack, separate worker services serve them)."""
     _require_services()
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    queues = (settings.CELERY_TASK_DEFAULT_QUEUE, settings.ETL_QUEUE)
     hostname = f"fast-tier-{os.getpid()}@localhost"
     env = {
         **os.environ,
@@ -82,7 +83,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, openmeteo_stub):
     WORKER_LOG.parent.mkdir(exist_ok=True)
     log = WORKER_LOG.open("w")
     worker = subprocess.Popen(
-        worker_command(hostname=hostname, queue=queue, concurrency=2),
+        worker_command(hostname=hostname, queue=",".join(queues), concurrency=2),
         cwd=REPO / "server",
         env=env,
         stdout=log,
@@ -101,8 +102,9 @@ def celery_worker_process(django_db_setup, django_db_blocker, openmeteo_stub):
         stop(worker)
         log.close()
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
-            conn.default_channel.queue_delete(dead_letter_queue_name(queue))
+            for queue in queues:
+                conn.default_channel.queue_delete(queue)
+                conn.default_channel.queue_delete(dead_letter_queue_name(queue))
 
 
 @pytest.fixture(scope="session")

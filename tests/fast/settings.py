@@ -18,6 +18,8 @@ def _free_port() -> int:
 
 _stub_port = int(os.environ.setdefault("FBRAIN_TEST_STUB_PORT", str(_free_port())))
 _scratch = os.environ.setdefault("FBRAIN_TEST_SCRATCH", tempfile.mkdtemp(prefix="fbrain-test-"))
+# Queues of this session's own, so nothing else on the shared broker takes its tasks.
+_queue = f"fbrain-test-{uuid.uuid4().hex[:12]}"
 _defaults = {
     "DJANGO_SECRET_KEY": "fast-tier-test-key-not-secret-0123456789abcdefghijklmnopqrstuvwxyz",
     "DJANGO_DEBUG": "false",
@@ -30,8 +32,8 @@ _defaults = {
     "POSTGRES_HOST": "127.0.0.1",
     "POSTGRES_PORT": "5432",
     "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
-    # A queue of this session's own, so nothing else on the shared broker takes its tasks.
-    "CELERY_TASK_DEFAULT_QUEUE": f"fbrain-test-{uuid.uuid4().hex[:12]}",
+    "CELERY_TASK_DEFAULT_QUEUE": _queue,
+    "ETL_QUEUE": f"{_queue}-imports",
     "WEATHER_API_URL": f"http://127.0.0.1:{_stub_port}/v1/forecast",
     "GEOCODING_API_URL": f"http://127.0.0.1:{_stub_port}/v1/search",
     "WEATHER_API_TIMEOUT": "1.5",
@@ -41,6 +43,10 @@ _defaults = {
     # A poison message reaches its dead-letter queue after 3 deliveries instead of 10.
     "CELERY_TASK_DELIVERY_LIMIT": "3",
     "ETL_IMPORT_DIR": os.path.join(_scratch, "imports"),
+    # 127.0.0.2 plays a remote import source (tests/import_source.py); the one network allowed.
+    # localhost is allowed by name, so that the address rule is what must refuse it.
+    "ETL_URL_ALLOWED_HOSTS": "127.0.0.2,localhost",
+    "ETL_URL_ALLOWED_NETWORKS": "127.0.0.2/32",
     "BEAT_LIVENESS_FILE": os.path.join(_scratch, "beat-alive"),
     "DJANGO_LOG_LEVEL": "WARNING",
 }

@@ -237,10 +237,12 @@ def test_etl_endpoint_queues_the_chain(api, worker, settings):
 @pytest.mark.parametrize(
     ("source", "reason"),
     [
-        ("ftp://example.org/cities.csv", "Only http and https URLs"),
-        ("../../etc/passwd", "outside the import folder"),
-        ("missing.csv", "No file named 'missing.csv'"),
-        ("http://", "not a valid URL"),
+        ("ftp://example.org/cities.csv", "source scheme is not allowed: only http and https"),
+        ("../../etc/passwd", "source is outside the import folder"),
+        ("missing.csv", "no such file in the import folder"),
+        ("http://", "source URL is not valid"),
+        ("http://[::1/x", "source URL is not valid"),
+        ("http://flower:5555/flower/metrics", "source host is not allowed"),
     ],
 )
 def test_etl_refuses_bad_sources(api, db, source, reason):

@@ -106,6 +106,14 @@ EDGES = {
     "WEATHER_QUOTA_MINUTE_SECONDS": ["1", "60"],
     "WEATHER_QUOTA_HOUR_SECONDS": ["1", "3600"],
     "WEATHER_QUOTA_DAY_SECONDS": ["1", "86400"],
+    "ETL_URL_ALLOWED_HOSTS": ["", "data.example.org", "data.example.org,.files.example.net,*"],
+    "ETL_URL_ALLOWED_NETWORKS": ["", "10.1.2.0/24", "10.1.2.0/24,fd00::/8,192.0.2.7/32"],
+    "ETL_MAX_REDIRECTS": ["0", "20"],
+    "ETL_MAX_BYTES": ["1", "10737418240"],
+    "ETL_MAX_DECOMPRESSED_BYTES": ["1", "10737418240"],
+    "ETL_MAX_LINE_BYTES": ["256", "131072"],
+    "ETL_MAX_SECONDS": ["1", "550"],
+    "ETL_STAGING_MAX_AGE_HOURS": ["1", "720"],
 }
 # What the settings need alongside an edge: CELERY_TASK_TIME_LIMIT must stay above the soft limit;
 # a batch may not cost more than a quota window allows: 1,000 cities need a paid plan's minute.
@@ -120,6 +128,7 @@ SECRETS = {
 # Read by the stack around Django (Compose, start scripts, nginx, make): checked by the Compose tier.
 NOT_DJANGO = re.compile(
     r"(RABBITMQ|FLOWER|GUNICORN|NGINX|COMPOSE)_.*|.*_IMAGE|SEED_CITIES|WORKER_CONCURRENCY|CELERY_REPLICAS|BUILD_CA_BUNDLE"
+    r"|ETL_WORKER_(CONCURRENCY|REPLICAS)"
 )
 
 
@@ -136,7 +145,8 @@ def test_every_django_variable_of_env_example_has_its_edges_checked():
     unchecked = django_variables - set(EDGES) - {"DJANGO_SECRET_KEY", "POSTGRES_PASSWORD"}
     # Free text without edges: names, paths and URLs, checked at their example value below.
     unchecked -= {"POSTGRES_DB", "POSTGRES_USER", "POSTGRES_HOST", "BEAT_LIVENESS_FILE", "ETL_IMPORT_DIR",
-                  "WEATHER_API_URL", "GEOCODING_API_URL", "CELERY_TASK_TIME_LIMIT"}  # fmt: skip
+                  "WEATHER_API_URL", "GEOCODING_API_URL", "CELERY_TASK_TIME_LIMIT",
+                  "CELERY_TASK_DEFAULT_QUEUE", "ETL_QUEUE"}  # fmt: skip
     assert sorted(unchecked) == []
     assert django_variables <= settings_variables() | {"CELERY_BROKER_URL"}
 

@@ -11,7 +11,7 @@ from tests.stack.stack import REPO
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-APP_SERVICES = ["migrate", "web", "celery", "beat", "flower"]
+APP_SERVICES = ["migrate", "web", "celery", "celery-imports", "beat", "flower"]
 ONE_SHOT = {"migrate"}
 
 
@@ -58,6 +58,17 @@ def test_workers_scale_and_shut_down_gracefully():
     minutes = int(celery["stop_grace_period"].rstrip("m"))
     assert minutes * 60 > 660  # the longest task time limit (ETL steps)
     assert "inspect ping" in celery["healthcheck"]["test"][1]
+
+
+def test_imports_have_a_worker_of_their_own():
+    # A slow import must not hold a refresh back: each worker service serves its own queues.
+    # WORKER_QUEUES, not CELERY_WORKER_QUEUES, which Celery's command line would take as --queues.
+    assert SERVICES["celery"]["environment"]["WORKER_QUEUES"] == "${CELERY_TASK_DEFAULT_QUEUE:-celery}"
+    imports = SERVICES["celery-imports"]
+    assert imports["environment"]["WORKER_QUEUES"] == "${ETL_QUEUE:-imports}"
+    assert imports["command"] == ["start-worker"] and "imports:/app/var/imports" in imports["volumes"]
+    assert not any(name.startswith("CELERY_WORKER_QUEUES") for service in SERVICES.values()
+                   for name in service.get("environment", {}))  # fmt: skip
 
 
 def test_rabbitmq_keeps_its_data_and_has_its_own_user():

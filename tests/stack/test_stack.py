@@ -12,7 +12,7 @@ from tests.openmeteo_stub import OpenMeteoStub
 from tests.polling import wait_for
 from tests.stack.stack import MACHINE_ENV, REPO, TEST_APP_IMAGE, env_lines, readme_docker_commands
 
-LONG_RUNNING = {"db", "rabbitmq", "web", "celery", "beat", "flower", "nginx", "openmeteo"}
+LONG_RUNNING = {"db", "rabbitmq", "web", "celery", "celery-imports", "beat", "flower", "nginx", "openmeteo"}
 
 
 def test_the_compose_configuration_is_valid(stack):
@@ -211,6 +211,25 @@ def test_the_runtime_image_runs_as_non_root_without_build_certificates(stack):
         check=True,
     ).stdout.split()
     assert out == ["10001"]
+
+
+def test_an_import_runs_on_the_imports_worker_only(stack, tmp_path):
+    csv_file = tmp_path / "stack-import.csv"
+    csv_file.write_text("name,country,latitude,longitude\nImportville,FR,45.1,5.2\n")
+    stack.compose("cp", str(csv_file), "web:/app/var/imports/stack-import.csv")
+    run_id = stack.django(
+        "from weather.workflows import etl_run_enqueue; print(etl_run_enqueue(source='stack-import.csv').id)"
+    )
+    wait_for(
+        lambda: stack.sql(f"SELECT state FROM weather_pipelinerun WHERE id = {int(run_id)}") == "success",
+        timeout=120, what="the import",
+    )  # fmt: skip
+    steps = stack.sql(
+        "SELECT string_agg(DISTINCT worker, ',') FROM django_celery_results_taskresult "
+        "WHERE task_name ~ '^weather\\.tasks\\.(extract|transform|load)_data$'"
+    )  # fmt: skip
+    imports_worker = f"celery@{stack.container_ids('celery-imports')[0][:12]}"
+    assert steps == imports_worker
 
 
 def test_three_workers_share_a_full_refresh(stack):

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from weather.imports.sources import source_display
 from weather.models import City, PipelineRun, WeatherData
 
 
@@ -55,6 +56,8 @@ class RunFilterSerializer(LimitSerializer):
 
 class PipelineRunSerializer(serializers.ModelSerializer):
     duration_seconds = serializers.FloatField(allow_null=True, read_only=True)
+    # Runs recorded before sources were stored for display may hold credentials or a server path.
+    source = serializers.SerializerMethodField()
 
     class Meta:
         model = PipelineRun
@@ -78,6 +81,9 @@ class PipelineRunSerializer(serializers.ModelSerializer):
             "observations_loaded",
             "error_summary",
         ]
+
+    def get_source(self, run: PipelineRun) -> str:
+        return source_display(run.source)
 
 
 class PipelineRunDetailSerializer(PipelineRunSerializer):

@@ -11,20 +11,16 @@ import json
 import math
 import zoneinfo
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import BinaryIO
-from urllib.parse import urlsplit
 
-import requests
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery, TextField, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from weather.errors import InvalidInputError
+from weather.imports.refusals import ImportRefused
+from weather.imports.sources import Source, source_check, source_open
 from weather.models import City, EtlRow, PipelineRun, WeatherData
 from weather.services.observations import observation_build, observations_upsert
 from weather.services.runs import ERRORS_KEPT, errors_summarize_by_line, run_finish
@@ -53,35 +49,26 @@ class RowError(ValueError):
     pass
 
 
-def etl_source_check(source: str) -> str:
-    """An http(s) URL, or a file name inside ETL_IMPORT_DIR; anything else is refused."""
-    source = source.strip()
-    parts = urlsplit(source)
-    if parts.scheme in ("http", "https"):
-        if not parts.netloc:
-            raise InvalidInputError(f"{source!r} is not a valid URL.")
-        return source
-    if parts.scheme:
-        raise InvalidInputError(f"Only http and https URLs or file names are accepted, not {parts.scheme!r}.")
-    root = Path(settings.ETL_IMPORT_DIR).resolve()
-    path = (root / source).resolve()
-    if not path.is_relative_to(root):
-        raise InvalidInputError(f"{source!r} is outside the import folder.")
-    if not path.is_file():
-        raise InvalidInputError(f"No file named {source!r} in the import folder.")
-    return str(path)
+def etl_source_check(source: str) -> Source:
+    """The source `source` names, if the import rules allow it (weather/imports/): an http(s) URL
+    on an allowed host, or a file name inside ETL_IMPORT_DIR."""
+    try:
+        return source_check(source)
+    except ImportRefused as exc:
+        raise InvalidInputError(f"The source cannot be imported: {exc}.") from None
 
 
 # --- extract ------------------------------------------------------------------------------------
 
 
-def etl_extract(*, run_id: int, source: str) -> int:
-    """Stream the source's rows into the staging table; returns how many rows were read."""
+def etl_extract(*, run_id: int, source: Source) -> int:
+    """Stream the source's rows into the staging table; returns how many rows were read. A source
+    stopped by an import rule raises ImportRefused, and what it staged is the caller's to drop."""
     # A redelivered extract starts over rather than staging the rows twice.
     EtlRow.objects.filter(run_id=run_id).delete()
     total = 0
     batch: list[EtlRow] = []
-    with _open_source(source) as stream:
+    with source_open(source) as stream:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
         for line, raw, error in _read_csv(text):
             batch.append(EtlRow(run_id=run_id, line=line, raw=raw, error=error, readable=not error))
@@ -92,27 +79,6 @@ def etl_extract(*, run_id: int, source: str) -> int:
     _staged_rows_write(batch)
     PipelineRun.objects.filter(pk=run_id).update(rows_total=total)
     return total
-
-
-@contextmanager
-def _open_source(source: str) -> Iterator[BinaryIO]:
-    if urlsplit(source).scheme in ("http", "https"):
-        try:
-            response = requests.get(source, stream=True, timeout=(5, settings.WEATHER_API_TIMEOUT))
-        except requests.RequestException as exc:
-            raise EtlSourceError(f"cannot download {source}: {exc}") from exc
-        with response:
-            if response.status_code != 200:
-                raise EtlSourceError(f"downloading {source} answered HTTP {response.status_code}")
-            response.raw.decode_content = True
-            yield response.raw
-        return
-    try:
-        fh = open(source, "rb")  # noqa: SIM115 - closed below, after the caller's block
-    except OSError as exc:
-        raise EtlSourceError(f"cannot open {source}: {exc.strerror}") from exc
-    with fh:
-        yield fh
 
 
 def _read_csv(text: io.TextIOBase) -> Iterator[tuple[int, dict, str]]:
@@ -126,8 +92,8 @@ def _read_csv(text: io.TextIOBase) -> Iterator[tuple[int, dict, str]]:
     columns = [column.strip().lower() for column in header]
     missing = [column for column in REQUIRED_COLUMNS if column not in columns]
     if missing:
-        found = ", ".join(columns) or "nothing"
-        raise EtlSourceError(f"missing required column(s) {', '.join(missing)}; the header has: {found}")
+        # Not the header itself: what a source sent is never shown back.
+        raise EtlSourceError(f"missing required column(s) {', '.join(missing)}")
     while True:
         try:
             record = next(reader)

@@ -2,11 +2,13 @@
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from quota.selectors import quota_status
-from weather.models import PipelineRun
+from weather.models import EtlRow, PipelineRun
 
 # A run keeps a sample of per-item errors for operators; the counts are always complete.
 ERRORS_KEPT = 1000
@@ -86,10 +88,33 @@ def refresh_run_finish(*, run_id: int, batch_results: list[dict]) -> PipelineRun
 
 
 def run_fail(*, run_id: int, reason: str) -> None:
-    """Close a run that could not finish; a run already closed keeps its outcome."""
-    PipelineRun.objects.filter(pk=run_id).exclude(state__in=PipelineRun.FINISHED_STATES).update(
-        state=PipelineRun.State.FAILURE, error_summary=reason[:2000], finished_at=timezone.now()
-    )
+    """Close a run that could not finish; a run already closed keeps its outcome. What an import
+    staged is deleted either way: nothing of a failed run is loaded later, and 48,000 rows of one
+    failed run once stayed for good."""
+    with transaction.atomic():
+        PipelineRun.objects.filter(pk=run_id).exclude(state__in=PipelineRun.FINISHED_STATES).update(
+            state=PipelineRun.State.FAILURE, error_summary=reason[:2000], finished_at=timezone.now()
+        )
+        EtlRow.objects.filter(run_id=run_id).delete()
+
+
+ABANDONED_REASON = "The import stopped without finishing (its worker was lost); its staged rows were deleted."
+
+
+def staged_rows_delete_abandoned(*, older_than: timedelta) -> tuple[int, int]:
+    """What a crash left: imports queued more than `older_than` ago and still open are failed (every
+    step has a hard time limit, so nothing runs that long), and the rows staged for any closed
+    import are deleted. Returns (runs failed, rows deleted)."""
+    with transaction.atomic():
+        failed = (
+            PipelineRun.objects.filter(kind=PipelineRun.Kind.ETL, created_at__lt=timezone.now() - older_than)
+            .exclude(state__in=PipelineRun.FINISHED_STATES)
+            .update(
+                state=PipelineRun.State.FAILURE, error_summary=ABANDONED_REASON, finished_at=timezone.now()
+            )
+        )
+        deleted, _ = EtlRow.objects.filter(run__state__in=PipelineRun.FINISHED_STATES).delete()
+    return failed, deleted
 
 
 def errors_summarize_by_reason(reasons: Iterable[str], *, noun: str) -> str:
