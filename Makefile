@@ -172,8 +172,9 @@ inspect: ## What the workers are running, have reserved, and their stats
 	$(COMPOSE) exec celery celery -A server_config inspect stats
 
 .PHONY: status
-status: ## Which workers answer
+status: ## Which workers answer, and the weather API's budget (used and left per window, any pause)
 	$(COMPOSE) exec celery celery -A server_config status
+	$(COMPOSE) exec web python manage.py quota_status
 
 .PHONY: purge
 purge: ## Delete every waiting task from the queues (asks first)

@@ -80,11 +80,22 @@ def stub_config(**config) -> None:
     urllib.request.urlopen(request, timeout=5).read()
 
 
+def stub_stats() -> dict:
+    return json.loads(urllib.request.urlopen(f"{STUB}/_stub/stats", timeout=5).read())
+
+
+def stub_reset() -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{STUB}/_stub/reset", data=b"{}"), timeout=5).read()
+
+
 @contextmanager
-def process(args: list[str], *, name: str, ready=None, cwd: Path = REPO / "server"):
+def process(args: list[str], *, name: str, ready=None, cwd: Path = REPO / "server", env: dict | None = None):
+    """Run `args` (with `env` added to the benchmark's environment) until the block ends."""
     OUT.mkdir(parents=True, exist_ok=True)
     with (OUT / f"{name}.log").open("w") as logfile:
-        proc = subprocess.Popen(args, cwd=cwd, env=ENV, stdout=logfile, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            args, cwd=cwd, env={**ENV, **(env or {})}, stdout=logfile, stderr=subprocess.STDOUT
+        )
         try:
             deadline = time.monotonic() + 60
             while ready is not None and not ready():

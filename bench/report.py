@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench.quota import quota_report
 from tests.stack.stack import TEST_APP_IMAGE
 
 
@@ -42,6 +43,8 @@ def report(r: dict) -> str:
         lines += web_report(r["web"])
     if "memory" in r:
         lines += ["", f"Worker memory (2 processes, KiB): {r['memory']}"]
+    if "quota" in r:
+        lines += quota_report(r["quota"])
     if r.get("image_bytes"):
         lines.append(f"Runtime image: {r['image_bytes'] / 1e6:.0f} MB")
     return "\n".join(lines)

@@ -5,7 +5,8 @@ gunicorn, nginx and wrk, and the Open-Meteo stand-in in a process of its own. Fi
 ratios to baselines measured in the same run, because the machine is shared and noisy.
 
 The parts: bench/processes.py (set-up and processes), bench/measure.py (refresh, task overhead,
-memory), bench/web.py (the web path, with bench/nginx.conf), bench/report.py (the tables).
+memory), bench/web.py (the web path, with bench/nginx.conf), bench/quota.py (the API budget),
+bench/report.py (the tables).
 """
 
 import argparse
@@ -20,6 +21,7 @@ from bench.measure import (
     worker_memory,
 )
 from bench.processes import OUT, log, prepare_database, seed_cities, stub_config, stub_process, worker_process
+from bench.quota import cost_per_batch, rate_under_limit
 from bench.report import image_size, machine, report
 from bench.web import web_path
 
@@ -27,10 +29,10 @@ from bench.web import web_path
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1,000 cities only, shorter load runs (< 3 min)")
-    parser.add_argument("--only", choices=["refresh", "web", "memory"], help="measure one part")
+    parser.add_argument("--only", choices=["refresh", "web", "memory", "quota"], help="measure one part")
     options = parser.parse_args()
     quick = options.quick
-    wanted = {options.only} if options.only else {"refresh", "web", "memory"}
+    wanted = {options.only} if options.only else {"refresh", "web", "memory", "quota"}
     sizes = [1000] if quick else [1000, 10_000]
     latencies = [0, 50]
     OUT.mkdir(parents=True, exist_ok=True)
@@ -47,6 +49,9 @@ def main() -> None:
             with worker_process(2) as worker:
                 results["memory"] = worker_memory(worker, *((500, 1500) if quick else (1000, 10_000)))
             log(f"worker memory: {results['memory']}")
+        if "quota" in wanted:
+            results["quota"] = {"rate": rate_under_limit(quick), "cost": cost_per_batch(quick)}
+            log(f"API budget: {results['quota']}")
     results["image_bytes"] = image_size()
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     print(report(results))

@@ -5,7 +5,6 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from server_config.env import (
@@ -19,6 +18,7 @@ from server_config.env import (
     env_str,
     env_url,
 )
+from server_config.schedule import BEAT_SCHEDULE
 from task_queue.queues import task_queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "weather",
     "task_queue",
     "access",
+    "quota",
 ]
 
 MIDDLEWARE = [
@@ -336,27 +337,8 @@ WORKER_LIVENESS_FILE = env_str("WORKER_LIVENESS_FILE", "/tmp/celery-worker-alive
 
 CELERY_BEAT_SCHEDULER = "server_config.beat:LivenessDatabaseScheduler"
 BEAT_LIVENESS_FILE = env_str("BEAT_LIVENESS_FILE", "/tmp/celerybeat-alive")  # noqa: S108
-# The one place periodic tasks are declared; beat's DatabaseScheduler copies them into the
-# database, where the admin can change them without restarting beat. `expires` stops runs missed
-# during an outage from piling up when the workers come back.
-CELERY_BEAT_SCHEDULE = {
-    "update-all-weather-data": {
-        "task": "weather.tasks.update_all_weather_data",
-        "schedule": crontab(minute="0", hour="*/3"),
-        "options": {"expires": 3 * 3600 - 300},
-    },
-    "cleanup-old-weather-data": {
-        "task": "weather.tasks.cleanup_old_weather_data",
-        "schedule": crontab(minute="0", hour="1"),
-        "options": {"expires": 23 * 3600},
-    },
-    # Staged rows of imports that a crash stopped (ETL_STAGING_MAX_AGE_HOURS).
-    "cleanup-abandoned-imports": {
-        "task": "weather.tasks.cleanup_abandoned_imports",
-        "schedule": crontab(minute="30"),
-        "options": {"expires": 3600 - 300},
-    },
-}
+# The periodic tasks, declared in one place: server_config/schedule.py.
+CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 
 # --- Weather pipeline ---------------------------------------------------------------------------
 WEATHER_API_URL = env_url("WEATHER_API_URL", "https://api.open-meteo.com/v1/forecast")
@@ -394,3 +376,21 @@ ETL_MAX_SECONDS = env_float("ETL_MAX_SECONDS", 300.0, minimum=1.0, maximum=550.0
 # An import still open this long after it was queued was stopped by a crash (each step has a hard
 # time limit of 11 minutes): the hourly sweep fails it and deletes its staged rows.
 ETL_STAGING_MAX_AGE_HOURS = env_int("ETL_STAGING_MAX_AGE_HOURS", 6, minimum=1, maximum=720)
+
+# --- Weather API quota --------------------------------------------------------------------------
+# Calls Open-Meteo allows per minute, hour and UTC day (defaults: its free tier; a paid key raises
+# them). One budget in PostgreSQL is shared by every worker on every host (server/quota/).
+WEATHER_QUOTA_PER_MINUTE = env_int("WEATHER_QUOTA_PER_MINUTE", 600, minimum=1)
+WEATHER_QUOTA_PER_HOUR = env_int("WEATHER_QUOTA_PER_HOUR", 5000, minimum=1)
+WEATHER_QUOTA_PER_DAY = env_int("WEATHER_QUOTA_PER_DAY", 10_000, minimum=1)
+# The windows' lengths in seconds: the provider's are 60, 3600 and 86400; tests shorten them.
+WEATHER_QUOTA_MINUTE_SECONDS = env_int("WEATHER_QUOTA_MINUTE_SECONDS", 60, minimum=1)
+WEATHER_QUOTA_HOUR_SECONDS = env_int("WEATHER_QUOTA_HOUR_SECONDS", 3600, minimum=1)
+WEATHER_QUOTA_DAY_SECONDS = env_int("WEATHER_QUOTA_DAY_SECONDS", 86_400, minimum=1)
+_SMALLEST_QUOTA = min(WEATHER_QUOTA_PER_MINUTE, WEATHER_QUOTA_PER_HOUR, WEATHER_QUOTA_PER_DAY)
+if WEATHER_BATCH_SIZE > _SMALLEST_QUOTA:
+    # A batch costs at least one call per city: a larger batch could never be sent.
+    raise ImproperlyConfigured(
+        f"WEATHER_BATCH_SIZE={WEATHER_BATCH_SIZE} is more than a quota window allows "
+        "(WEATHER_QUOTA_PER_MINUTE/HOUR/DAY): lower it or raise the quota."
+    )

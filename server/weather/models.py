@@ -83,6 +83,10 @@ class PipelineRun(models.Model):
     cities_total = models.PositiveIntegerField(default=0)
     cities_ok = models.PositiveIntegerField(default=0)
     cities_failed = models.PositiveIntegerField(default=0)
+    # Refresh: cities left for later because the day's API budget could not pay for them, and when
+    # that budget renews (the next beat tick after it fetches them first: they are the stalest).
+    cities_deferred = models.PositiveIntegerField(default=0)
+    deferred_until = models.DateTimeField(null=True, blank=True)
     rows_total = models.PositiveIntegerField(default=0, help_text="ETL: data rows read")
     rows_invalid = models.PositiveIntegerField(default=0, help_text="ETL: rows rejected by the transform")
     observations_loaded = models.PositiveIntegerField(default=0)

@@ -45,6 +45,15 @@ class TransientAPIError(OpenMeteoError):
         self.retry_after = retry_after
 
 
+class RateLimitedError(TransientAPIError):
+    """A 429: the provider's quota for this address is spent. `reason` names the window
+    ("Minutely API request limit exceeded. ..."), for when no Retry-After says how long."""
+
+    def __init__(self, message: str, *, reason: str, retry_after: float | None = None):
+        super().__init__(message, retry_after=retry_after)
+        self.reason = reason
+
+
 class PermanentAPIError(OpenMeteoError):
     pass
 
@@ -134,8 +143,10 @@ class OpenMeteoClient:
 
         status = response.status_code
         if status == 429:
-            raise TransientAPIError(
-                f"Open-Meteo rate limit (429): {_reason(response)}",
+            reason = _reason(response)
+            raise RateLimitedError(
+                f"Open-Meteo rate limit (429): {reason}",
+                reason=reason,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         if status >= 500:

@@ -5,10 +5,9 @@ a task fails with a reason; a `*_list` returns a queryset to slice.
 """
 
 import json
-from collections.abc import Iterator
 
 from celery.states import READY_STATES
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import F, Max, OuterRef, QuerySet, Subquery
 from django_celery_results.models import TaskResult
 
 from weather.errors import NotFoundError
@@ -56,21 +55,6 @@ def run_list(*, kind: str | None = None) -> QuerySet[PipelineRun]:
     return runs.order_by("-created_at", "-id")
 
 
-def city_active_id_batches(*, size: int) -> Iterator[list[int]]:
-    """Ids of active cities, `size` at a time, walking the primary key so each query is an index range."""
-    last_id = 0
-    while True:
-        ids = list(
-            City.objects.filter(active=True, id__gt=last_id)
-            .order_by("id")
-            .values_list("id", flat=True)[:size]
-        )
-        if not ids:
-            return
-        yield ids
-        last_id = ids[-1]
-
-
 def task_status_get(*, task_id: str) -> dict:
     """A task's state from the result table, its failure as one readable line."""
     row = TaskResult.objects.filter(task_id=task_id).first()
@@ -102,3 +86,16 @@ def _exception_line(payload) -> str:
             message = " ".join(str(part) for part in message)
         return f"{payload['exc_type']}: {message}"
     return str(payload)
+
+
+def city_stalest_active_ids(*, limit: int) -> list[int]:
+    """Ids of up to `limit` active cities, those never fetched first, then the longest ago."""
+    if limit <= 0:
+        return []
+    last_fetched = Max("observations__fetched_at")
+    return list(
+        City.objects.filter(active=True)
+        .annotate(last_fetched=last_fetched)
+        .order_by(F("last_fetched").asc(nulls_first=True), "id")
+        .values_list("id", flat=True)[:limit]
+    )

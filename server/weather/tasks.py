@@ -11,7 +11,9 @@ from celery import shared_task
 from celery.utils.log import get_task_logger
 from django.conf import settings
 
+from task_queue.deferral import task_defer
 from weather import selectors
+from weather.errors import QuotaExhaustedError
 from weather.imports.refusals import ImportRefused
 from weather.models import PipelineRun
 from weather.openmeteo import PermanentAPIError
@@ -37,6 +39,9 @@ def fetch_weather_for_city(self, city_id: int) -> dict:
     try:
         city = selectors.city_get(city_id=city_id)
         outcome = observations_fetch(city_ids=[city.id])
+    except QuotaExhaustedError as exc:
+        # Waiting for the budget is not a failure of the API: no retry is used up.
+        raise task_defer(self, countdown=exc.retry_after, reason=f"City {city_id}: {exc.message}") from exc
     except TRANSIENT_ERRORS as exc:
         raise retry_later(self, exc, f"City {city_id}") from exc
     if city.id in outcome.failed:
@@ -51,6 +56,15 @@ def fetch_weather_batch(self, city_ids: list[int]) -> dict:
     callback must run, so a batch that cannot be fetched reports its cities as failed instead."""
     try:
         outcome = observations_fetch(city_ids=city_ids)
+    except QuotaExhaustedError as exc:
+        if exc.blocked_by != "day":
+            # The next minute or hour window, or the end of a pause: the broker holds the batch.
+            what = f"Batch of {len(city_ids)} cities: {exc.message}"
+            raise task_defer(self, countdown=exc.retry_after, reason=what) from exc
+        # Not before tomorrow (UTC): the run closes, counting these as deferred; the next beat tick
+        # fetches them first.
+        logger.warning("Batch of %d cities deferred to the next day window: %s", len(city_ids), exc.message)
+        outcome = FetchOutcome(deferred=list(city_ids))
     except TRANSIENT_ERRORS as exc:
         if self.request.retries < retry_budget(exc):
             raise retry_later(self, exc, f"Batch of {len(city_ids)} cities") from exc
@@ -59,10 +73,11 @@ def fetch_weather_batch(self, city_ids: list[int]) -> dict:
     except PermanentAPIError as exc:
         outcome = FetchOutcome.all_failed(city_ids, str(exc))
     logger.info(
-        "Fetched weather for a batch of %d cities: %d stored, %d failed",
+        "Fetched weather for a batch of %d cities: %d stored, %d failed, %d deferred",
         len(city_ids),
         len(outcome.ok),
         len(outcome.failed),
+        len(outcome.deferred),
     )
     return {**outcome.as_result(), "worker": self.request.hostname}
 
@@ -74,12 +89,20 @@ def fetch_weather_batch(self, city_ids: list[int]) -> dict:
 @retried_on(DATABASE_ERRORS)
 def finish_refresh_run(self, batch_results: list[dict], run_id: int) -> dict:
     run = refresh_run_finish(run_id=run_id, batch_results=batch_results)
-    logger.info("Refresh run %s %s: %d ok, %d failed", run.id, run.state, run.cities_ok, run.cities_failed)
+    logger.info(
+        "Refresh run %s %s: %d ok, %d failed, %d deferred",
+        run.id,
+        run.state,
+        run.cities_ok,
+        run.cities_failed,
+        run.cities_deferred,
+    )
     return {
         "run_id": run.id,
         "state": run.state,
         "cities_ok": run.cities_ok,
         "cities_failed": run.cities_failed,
+        "cities_deferred": run.cities_deferred,
     }
 
 

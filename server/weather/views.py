@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from quota.selectors import quota_status
 from weather import selectors
 
 
@@ -23,5 +24,6 @@ def dashboard(request):
         "login_url": f"{login_url}?next=/",
         "chart_city": next((c for c in cities if c.latest_observed_at), cities[0] if cities else None),
         "flower_url": settings.FLOWER_URL,
+        "quota": quota_status(),
     }
     return render(request, "weather/dashboard.html", context)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from weather import selectors, tasks
+from weather import tasks
 from weather.models import PipelineRun
 from weather.retries import DATABASE_ERRORS, retried_on
 from weather.services.enqueue import (
@@ -25,6 +25,7 @@ from weather.services.enqueue import (
     transaction_serialized,
 )
 from weather.services.etl import etl_source_check
+from weather.services.forecast_quota import refresh_plan
 from weather.services.runs import refresh_run_finish, run_begin, run_fail
 
 logger = get_task_logger(__name__)
@@ -103,14 +104,36 @@ def _run_enqueue(kind: str, workflow: Callable[[PipelineRun], Signature], *, sou
 @shared_task(bind=True, name="weather.tasks.update_all_weather_data")
 @retried_on(DATABASE_ERRORS)
 def update_all_weather_data(self) -> dict:
-    """Refresh every active city: batches fanned out as a chord whose callback closes the run."""
-    total = selectors.city_list(active=True).count()
-    run = run_begin(kind=PipelineRun.Kind.REFRESH, task_id=self.request.id, total=total)
-    batches = list(selectors.city_active_id_batches(size=settings.WEATHER_BATCH_SIZE))
+    """Refresh every active city: batches fanned out as a chord whose callback closes the run.
+
+    Within what is left of the day's API budget: the stalest cities first, the rest deferred.
+    """
+    plan = refresh_plan()
+    run = run_begin(
+        kind=PipelineRun.Kind.REFRESH,
+        task_id=self.request.id,
+        total=plan.total,
+        deferred=plan.deferred,
+        deferred_until=plan.deferred_until,
+    )
+    if plan.deferred:
+        logger.warning(
+            "Refresh run %s: the day's API budget pays for %d of %d cities; the %d stalest now, "
+            "%d deferred until %s",
+            run.id,
+            len(plan.city_ids),
+            plan.total,
+            len(plan.city_ids),
+            plan.deferred,
+            plan.deferred_until,
+        )
+    size = settings.WEATHER_BATCH_SIZE
+    batches = [plan.city_ids[start : start + size] for start in range(0, len(plan.city_ids), size)]
     if not batches:
         refresh_run_finish(run_id=run.id, batch_results=[])
-        return {"run_id": run.id, "cities": 0, "batches": 0}
+        return {"run_id": run.id, "cities": 0, "batches": 0, "deferred": plan.deferred}
     callback = tasks.finish_refresh_run.s(run_id=run.id).on_error(tasks.pipeline_run_failed.s(run_id=run.id))
     chord(group(tasks.fetch_weather_batch.s(ids) for ids in batches))(callback)
-    logger.info("Refresh run %s: %d cities in %d batches queued", run.id, total, len(batches))
-    return {"run_id": run.id, "cities": total, "batches": len(batches)}
+    cities = len(plan.city_ids)
+    logger.info("Refresh run %s: %d cities in %d batches queued", run.id, cities, len(batches))
+    return {"run_id": run.id, "cities": cities, "batches": len(batches), "deferred": plan.deferred}

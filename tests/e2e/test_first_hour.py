@@ -130,7 +130,9 @@ def test_7_the_operator_targets_work_against_the_running_stack(guide):
     inspect, status, logs, purge = STEPS[7]
     out = guide.run(inspect).stdout
     assert "celery@" in out and "total" in out
-    assert "3 nodes online" in guide.run(status).stdout
+    out = guide.run(status).stdout
+    assert "3 nodes online" in out
+    assert "Weather API quota" in out and "used of 600" in out
     assert "Fetched weather for a batch" in guide.run(logs).stdout
     refused = guide.run(purge, input="no\n", check=False)
     assert refused.returncode != 0 and "Nothing deleted" in refused.stdout

@@ -67,5 +67,6 @@ os.makedirs(os.environ["ETL_IMPORT_DIR"], exist_ok=True)
 
 from server_config.settings import *  # noqa: E402, F403
 
-# The worker of this tier also runs tasks that inject faults (a task that kills its own process).
-CELERY_IMPORTS = ["tests.fast.fault_tasks"]
+# The worker of this tier also runs tasks that inject faults (a task that kills its own process)
+# and one that defers itself.
+CELERY_IMPORTS = ["tests.fast.fault_tasks", "tests.fast.deferral_tasks"]

@@ -1,8 +1,11 @@
 """The dashboard page renders its data and its empty states, and shows runs to staff only."""
 
+from decimal import Decimal
+
 from django.test import Client
 from django.utils import timezone
 
+from quota.services import quota_pause, quota_reserve
 from weather.models import City, PipelineRun, WeatherData
 
 
@@ -45,3 +48,16 @@ def test_without_public_reads_a_visitor_is_sent_to_log_in(db, settings):
     response = Client().get("/")
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/?next=/")
+
+
+def test_it_shows_the_api_budget_its_pause_and_deferred_cities(staff_user):
+    quota_reserve(cost=Decimal("12.5"))
+    quota_pause(retry_after=60, reason="Minutely API request limit exceeded.")
+    PipelineRun.objects.create(
+        kind="refresh", state="success", cities_total=10, cities_ok=3, cities_deferred=7,
+        deferred_until=timezone.now(),
+    )  # fmt: skip
+    page = staff_client(staff_user).get("/").content.decode()
+    assert "Weather API budget" in page and "<td>12.5</td><td>600</td><td>587.5</td>" in page
+    assert "Paused until" in page and "Minutely API request limit exceeded." in page
+    assert "7 cities deferred for the API budget" in page

@@ -108,6 +108,12 @@ EDGES = {
     "API_PROXY_HOPS": ["0", "1", "2"],
     "CITIES_MAX_TOTAL": ["1", "100000", "10000000"],
     "ETL_MAX_NEW_CITIES": ["1", "10000"],
+    "WEATHER_QUOTA_PER_MINUTE": ["100", "1000000"],
+    "WEATHER_QUOTA_PER_HOUR": ["100", "100000000"],
+    "WEATHER_QUOTA_PER_DAY": ["100", "1000000000"],
+    "WEATHER_QUOTA_MINUTE_SECONDS": ["1", "60"],
+    "WEATHER_QUOTA_HOUR_SECONDS": ["1", "3600"],
+    "WEATHER_QUOTA_DAY_SECONDS": ["1", "86400"],
     "ETL_URL_ALLOWED_HOSTS": ["", "data.example.org", "data.example.org,.files.example.net,*"],
     "ETL_URL_ALLOWED_NETWORKS": ["", "10.1.2.0/24", "10.1.2.0/24,fd00::/8,192.0.2.7/32"],
     "ETL_MAX_REDIRECTS": ["0", "20"],
@@ -117,8 +123,12 @@ EDGES = {
     "ETL_MAX_SECONDS": ["1", "550"],
     "ETL_STAGING_MAX_AGE_HOURS": ["1", "720"],
 }
-# What the settings need alongside an edge: CELERY_TASK_TIME_LIMIT must stay above the soft limit.
-COMPANIONS = {("CELERY_TASK_SOFT_TIME_LIMIT", "3600"): {"CELERY_TASK_TIME_LIMIT": "3700"}}
+# What the settings need alongside an edge: CELERY_TASK_TIME_LIMIT must stay above the soft limit;
+# a batch may not cost more than a quota window allows: 1,000 cities need a paid plan's minute.
+COMPANIONS = {
+    ("CELERY_TASK_SOFT_TIME_LIMIT", "3600"): {"CELERY_TASK_TIME_LIMIT": "3700"},
+    ("WEATHER_BATCH_SIZE", "1000"): {"WEATHER_QUOTA_PER_MINUTE": "1000"},
+}
 # Secrets a user must set (.env.example's placeholders are refused by `make up`, not by Django).
 SECRETS = {
     "DJANGO_SECRET_KEY": "s" * 50, "POSTGRES_PASSWORD": "p", "RABBITMQ_PASSWORD": "r", "FLOWER_PASSWORD": "f",

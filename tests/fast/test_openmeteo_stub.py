@@ -308,6 +308,33 @@ def test_scripted_429_carries_retry_after(om):
     assert status == 429 and headers["Retry-After"] == "1"  # the configured default
 
 
+def test_scripted_429_without_retry_after_sends_no_header(om):
+    om.script([{"status": 429, "retry_after": None, "reason": "Hourly API request limit exceeded."}])
+    status, headers, body = forecast(om, [BERLIN])
+    assert status == 429 and "Retry-After" not in headers
+    assert body["reason"] == "Hourly API request limit exceeded."
+
+
+def test_it_counts_calls_per_window_as_the_provider_weighs_them(om):
+    # Six variables: one call per location; twelve would be 1.2 (there are only eight here: 1 each).
+    om.configure(window_seconds=3600)
+    forecast(om, [BERLIN, PARIS])
+    forecast(om, [SYDNEY], current="temperature_2m")
+    stats = om.stats()
+    assert sum(stats["calls_per_window"].values()) == 3
+    assert all(float(start) % 3600 == 0 for start in stats["calls_per_window"])
+    assert [entry[1:] for entry in stats["forecast_log"]] == [[2, 200], [1, 200]]
+    assert stats["forecast_log"][0][0] <= stats["forecast_log"][1][0]
+
+
+def test_it_refuses_calls_past_the_window_limit_like_the_real_api(om):
+    om.configure(window_seconds=3600, limit_per_window=3)
+    assert forecast(om, [BERLIN, PARIS])[0] == 200
+    status, headers, body = forecast(om, [BERLIN, PARIS])
+    assert status == 429 and "Retry-After" not in headers
+    assert body["reason"].startswith("Minutely API request limit exceeded")
+
+
 def test_scripted_400_carries_its_reason(om):
     om.script([{"status": 400, "reason": "Parameter 'current' is invalid"}])
     status, _, body = forecast(om, [BERLIN])
@@ -443,6 +470,8 @@ def test_configure_refuses_unknown_keys_and_bad_values(om):
         om.configure(rate_429=2)
     with pytest.raises(ValueError):
         om.configure(fixed_time="tomorrow")
+    with pytest.raises(ValueError, match="window_seconds must be positive"):
+        om.configure(window_seconds=0)
     with pytest.raises(ValueError, match="unknown script keys"):
         om.script([{"stauts": 503}])
 
@@ -461,6 +490,7 @@ def test_stats_count_requests_by_path_and_status_and_locations(om):
     assert stats["requests"]["/v1/search"] == {"200": 1}
     assert stats["forecast_requests"] == 2 and stats["locations_requested"] == 5
     assert stats["recent_location_counts"] == [2, 3]
+    assert [entry[2] for entry in stats["forecast_log"]] == [503, 200]
 
 
 def test_control_endpoints_drive_the_stub_over_http(om):

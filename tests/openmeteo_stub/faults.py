@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from collections import Counter, defaultdict, deque
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,8 @@ DEFAULT_CONFIG = {
     "seed": None,
     "fixed_time": None,  # "YYYY-MM-DDTHH:MM" instead of the current 15-minute slot
     "reject_locations": [],  # [[lat, lon], ...]: any request containing one answers 400
+    "window_seconds": 60,  # length of the windows calls are counted in (stats: calls_per_window)
+    "limit_per_window": 0,  # calls a window allows before the stand-in answers 429 (0: no limit)
 }
 # Keys a scripted override may carry; {} means "answer normally" (it still uses up its turn).
 SCRIPT_KEYS = {"status", "reason", "retry_after", "timeout", "timeout_seconds", "malformed", "drop_location"}
@@ -64,6 +67,8 @@ def _check_config(changes: dict) -> dict:
             number = float(value)
             if not math.isfinite(number) or number < 0 or ("rate" in key and number > 1):
                 raise ValueError(f"{key} out of range: {value!r}")
+            if key == "window_seconds" and number == 0:
+                raise ValueError("window_seconds must be positive")
             checked[key] = number
     return checked
 
@@ -99,6 +104,10 @@ class State:
             self.forecast_requests = 0
             self.locations_requested = 0
             self.recent: deque[int] = deque(maxlen=1000)
+            # Calls (locations × the provider's variable weight) received per counting window, keyed
+            # by the window's start (seconds since the epoch), and each request's arrival.
+            self.window_calls: Counter = Counter()
+            self.log: deque[list] = deque(maxlen=20_000)
             self.wake.set()
             self.wake = threading.Event()
 
@@ -114,6 +123,28 @@ class State:
         with self.lock:
             self.script.extend(checked)
 
+    def arrive(self, locations: int, variables: int) -> tuple[dict, dict | None, list[float], list]:
+        """Count a forecast request as it arrives: its configuration, its scripted override (a 429
+        when its calls pass the window's limit, like the real API), its dice, and its log entry
+        [arrival, calls, status] whose status the handler fills in."""
+        arrived = time.time()
+        calls = locations * max(1.0, variables / 10)
+        with self.lock:
+            config = dict(self.config)
+            override = self.script.popleft() if self.script else None
+            rolls = [self.random.random() for _ in range(3)]
+            self.forecast_requests += 1
+            self.locations_requested += locations
+            self.recent.append(locations)
+            window = math.floor(arrived / config["window_seconds"]) * config["window_seconds"]
+            self.window_calls[window] += calls
+            limit = config["limit_per_window"]
+            if override is None and limit and self.window_calls[window] > limit:
+                override = {"status": 429, "retry_after": None}
+            entry = [arrived, calls, None]
+            self.log.append(entry)
+        return config, override, rolls, entry
+
     def count(self, path: str, status: int | str) -> None:
         with self.lock:
             self.counts[path][str(status)] += 1
@@ -126,6 +157,8 @@ class State:
                 "locations_requested": self.locations_requested,
                 "recent_location_counts": list(self.recent),
                 "script_pending": len(self.script),
+                "calls_per_window": {str(k): v for k, v in sorted(self.window_calls.items())},
+                "forecast_log": [list(entry) for entry in self.log],
                 "config": dict(self.config),
             }
 

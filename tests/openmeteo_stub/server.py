@@ -102,16 +102,11 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._error(400, str(exc))
             return
-        with state.lock:
-            config = dict(state.config)
-            override = state.script.popleft() if state.script else None
-            rolls = [state.random.random() for _ in range(3)]
-            state.forecast_requests += 1
-            state.locations_requested += len(locations)
-            state.recent.append(len(locations))
-
+        config, override, rolls, entry = state.arrive(len(locations), len(variables))
         state.sleep(config["latency_ms"] / 1000)
         fault, status = faults.pick_fault(override, config, rolls)
+        with state.lock:
+            entry[2] = "timeout" if fault == "timeout" else status
         override = override or {}
         if fault == "timeout":
             state.sleep(float(override.get("timeout_seconds", config["timeout_seconds"])))

@@ -1,5 +1,7 @@
 """One place where errors become HTTP answers: `{"message": ..., "extra": {...}}`, never a traceback."""
 
+import math
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
@@ -7,13 +9,21 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from weather.errors import ApplicationError, ConflictError, InvalidInputError, NotFoundError, UnavailableError
+from weather.errors import (
+    ApplicationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    QuotaExhaustedError,
+    UnavailableError,
+)
 
 _STATUS = {
     NotFoundError: status.HTTP_404_NOT_FOUND,
     ConflictError: status.HTTP_409_CONFLICT,
     InvalidInputError: status.HTTP_400_BAD_REQUEST,
     UnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+    QuotaExhaustedError: status.HTTP_429_TOO_MANY_REQUESTS,
 }
 
 
@@ -23,6 +33,9 @@ def api_exception_handler(exc, context):
             (code for cls, code in _STATUS.items() if isinstance(exc, cls)), status.HTTP_400_BAD_REQUEST
         )
         headers = {"Retry-After": "5"} if code == status.HTTP_503_SERVICE_UNAVAILABLE else None
+        if isinstance(exc, QuotaExhaustedError):
+            # Whole seconds, rounded up: a client that waits this long finds room.
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
         return Response({"message": exc.message, "extra": exc.extra}, status=code, headers=headers)
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -104,6 +104,8 @@ class PipelineRunSerializer(serializers.ModelSerializer):
             "cities_total",
             "cities_ok",
             "cities_failed",
+            "cities_deferred",
+            "deferred_until",
             "rows_total",
             "rows_invalid",
             "observations_loaded",
@@ -150,3 +152,8 @@ class TaskStatusSerializer(serializers.Serializer):
     error = serializers.CharField(required=False)
     worker = serializers.CharField(allow_null=True)
     date_done = serializers.DateTimeField(allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    extra = serializers.DictField()

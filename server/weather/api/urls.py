@@ -1,5 +1,6 @@
 from django.urls import path
 
+from quota.api import QuotaApi
 from weather.api import views
 
 app_name = "api"
@@ -14,4 +15,5 @@ urlpatterns = [
     path("runs/", views.RunListApi.as_view(), name="run-list"),
     path("runs/<int:run_id>/", views.RunDetailApi.as_view(), name="run-detail"),
     path("tasks/<uuid:task_id>/", views.TaskStatusApi.as_view(), name="task-status"),
+    path("quota/", QuotaApi.as_view(), name="quota"),
 ]

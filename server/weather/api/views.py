@@ -11,6 +11,7 @@ from weather import selectors, workflows
 from weather.api import serializers as s
 from weather.models import PipelineRun
 from weather.services.cities import city_create
+from weather.services.forecast_quota import forecast_quota_check
 
 
 def _query(serializer_class, request):
@@ -76,9 +77,14 @@ class CityRefreshApi(APIView):
     permission_classes = [CatalogAccess]
     write_permission = "weather.add_weatherdata"
 
-    @extend_schema(request=None, responses={200: s.TaskEnqueuedSerializer, 202: s.TaskEnqueuedSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: s.TaskEnqueuedSerializer, 202: s.TaskEnqueuedSerializer, 429: s.ErrorSerializer},
+    )
     def post(self, request, city_id: int):
         city = selectors.city_get(city_id=city_id)
+        # A spent budget answers 429 with Retry-After now rather than queueing a fetch that waits.
+        forecast_quota_check(locations=1)
         task_id, new = workflows.city_refresh_enqueue(city_id=city.id)
         status_url = request.build_absolute_uri(reverse("api:task-status", args=[task_id]))
         code = status.HTTP_202_ACCEPTED if new else status.HTTP_200_OK  # 200: the fetch already queued

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from weather.models import City, WeatherData
-from weather.openmeteo import CurrentConditions, LocationFailure, get_client
+from weather.openmeteo import CurrentConditions, LocationFailure, RateLimitedError, get_client
+from weather.services.forecast_quota import forecast_quota_reserve, forecast_rate_limited
 
 # Deleting in slices keeps each statement's locks and WAL short on a large table.
 CLEANUP_BATCH_SIZE = 10_000
@@ -15,6 +16,8 @@ CLEANUP_BATCH_SIZE = 10_000
 class FetchOutcome:
     ok: dict[int, str] = field(default_factory=dict)  # city id -> observation time
     failed: dict[int, str] = field(default_factory=dict)
+    # Not fetched because the day's API budget is spent: neither fetched nor failed.
+    deferred: list[int] = field(default_factory=list)
 
     @classmethod
     def all_failed(cls, city_ids: Sequence[int], reason: str) -> "FetchOutcome":
@@ -22,14 +25,20 @@ class FetchOutcome:
 
     def as_result(self) -> dict:
         # JSON object keys are strings; the ids stay readable in Flower and the results table.
-        return {"ok": len(self.ok), "failed": {str(k): v for k, v in self.failed.items()}}
+        return {
+            "ok": len(self.ok),
+            "failed": {str(k): v for k, v in self.failed.items()},
+            "deferred": len(self.deferred),
+        }
 
 
 def observations_fetch(*, city_ids: Sequence[int]) -> FetchOutcome:
     """Fetch current conditions for these cities in one API request and upsert them in one statement.
 
     Raises TransientAPIError or PermanentAPIError when the whole request fails; a location the
-    answer lacks is reported in `failed` with its reason while the others are stored.
+    answer lacks is reported in `failed` with its reason while the others are stored. The request's
+    calls are reserved from the shared budget first: QuotaExhaustedError when it has no room, and a
+    429 pauses every worker (RateLimitedError, waiting at least as long as the pause).
     """
     cities = {
         city.id: city for city in City.objects.filter(id__in=city_ids).only("id", "latitude", "longitude")
@@ -42,7 +51,12 @@ def observations_fetch(*, city_ids: Sequence[int]) -> FetchOutcome:
     if not found:
         return outcome
 
-    answers = get_client().fetch_current([(city.latitude, city.longitude) for city in found])
+    forecast_quota_reserve(locations=len(found))
+    try:
+        answers = get_client().fetch_current([(city.latitude, city.longitude) for city in found])
+    except RateLimitedError as exc:
+        forecast_rate_limited(exc)
+        raise
     fetched_at = timezone.now()
     rows = []
     for city, answer in zip(found, answers, strict=True):

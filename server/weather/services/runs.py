@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from quota.selectors import quota_status
 from weather.models import EtlRow, PipelineRun
 
 # A run keeps a sample of per-item errors for operators; the counts are always complete.
@@ -14,7 +15,14 @@ ERRORS_KEPT = 1000
 
 
 def run_begin(
-    *, kind: str, task_id: str, run_id: int | None = None, source: str = "", total: int = 0
+    *,
+    kind: str,
+    task_id: str,
+    run_id: int | None = None,
+    source: str = "",
+    total: int = 0,
+    deferred: int = 0,
+    deferred_until=None,
 ) -> PipelineRun:
     """Mark a run as running: the given one, or this task's, created when nothing queued it first.
 
@@ -27,7 +35,9 @@ def run_begin(
     run.state = PipelineRun.State.RUNNING
     run.started_at = run.started_at or timezone.now()
     run.cities_total = total
-    run.save(update_fields=["state", "started_at", "cities_total"])
+    run.cities_deferred = deferred
+    run.deferred_until = deferred_until
+    run.save(update_fields=["state", "started_at", "cities_total", "cities_deferred", "deferred_until"])
     return run
 
 
@@ -58,6 +68,12 @@ def refresh_run_finish(*, run_id: int, batch_results: list[dict]) -> PipelineRun
     for result in batch_results:
         ok += int(result.get("ok", 0))
         failed.update(result.get("failed", {}))
+    run = PipelineRun.objects.get(pk=run_id)
+    # What was neither fetched nor failed waited for the day's budget: planned so, or refused late.
+    deferred = max(0, run.cities_total - ok - len(failed))
+    deferred_until = run.deferred_until
+    if deferred and deferred_until is None:
+        deferred_until = quota_status().window("day").resets_at
     return run_finish(
         run_id=run_id,
         ok=ok,
@@ -66,6 +82,8 @@ def refresh_run_finish(*, run_id: int, batch_results: list[dict]) -> PipelineRun
         summary=errors_summarize_by_reason(failed.values(), noun="cities"),
         cities_ok=ok,
         cities_failed=len(failed),
+        cities_deferred=deferred,
+        deferred_until=deferred_until,
     )
 
 

@@ -1,0 +1,154 @@
+"""Writes to the shared budget: reserve calls before a request, pause everyone after a 429."""
+
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+
+from quota.models import DEFAULT_BUDGET, QuotaBudget
+from quota.windows import Window, window_named_in, windows
+
+logger = logging.getLogger(__name__)
+
+# A pause is never shorter: a 429 that says "retry now" still means the budget is spent.
+MIN_PAUSE_SECONDS = 1.0
+_REASON_LIMIT = 300
+
+
+class QuotaCostTooHighError(Exception):
+    """A request costs more than a whole window allows: waiting cannot make it fit."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    granted: bool
+    # When refused: seconds until the budget can have room (the blocking window closes, the pause
+    # ends), and what blocks it: "minute", "hour", "day" or "pause".
+    wait_seconds: float = 0.0
+    blocked_by: str = ""
+    reason: str = ""
+
+
+def _column_sql(window: Window) -> tuple[str, str]:
+    """The window's count as of the new index (0 when the row holds an older one), and its new index.
+
+    A row already at a later index (a host whose clock runs ahead wrote it) keeps that index, and
+    its count: a lagging clock can never turn a window back and spend its calls twice.
+    """
+    name = window.name
+    used = f"(CASE WHEN {name}_window >= %({name})s THEN {name}_used ELSE 0 END)"
+    index = f"(CASE WHEN {name}_window > %({name})s THEN {name}_window ELSE %({name})s END)"
+    return used, index
+
+
+def _reserve_sql() -> str:
+    sets, checks = [], []
+    for window in windows():
+        used, index = _column_sql(window)
+        sets += [f"{window.name}_used = {used} + %(cost)s", f"{window.name}_window = {index}"]
+        checks.append(f"{used} + %(cost)s <= %({window.name}_limit)s")
+    # Every SET expression reads the row as it was, so the order of the assignments does not matter.
+    # Built from the model's table and column names only; every value is a parameter.
+    return (
+        f"UPDATE {QuotaBudget._meta.db_table} SET {', '.join(sets)} "  # noqa: S608
+        f"WHERE name = %(name)s AND paused_until <= %(now)s AND {' AND '.join(checks)} "
+        "RETURNING name"
+    )
+
+
+def quota_reserve(*, cost: Decimal, name: str = DEFAULT_BUDGET, now: float | None = None) -> Reservation:
+    """Spend `cost` calls from every window at once, or nothing when any window lacks room or the
+    API is paused. One statement, so concurrent callers on any host never overspend together."""
+    now = time.time() if now is None else now
+    cost = Decimal(cost)
+    for window in windows():
+        if cost > window.limit:
+            raise QuotaCostTooHighError(
+                f"a request of {cost} calls exceeds the whole {window.name} budget of {window.limit}; "
+                "send fewer locations per request (WEATHER_BATCH_SIZE)"
+            )
+    params = {"name": name, "now": now, "cost": cost}
+    for window in windows():
+        params[window.name] = window.index(now)
+        params[f"{window.name}_limit"] = window.limit
+    for _ in range(2):
+        if _try_reserve(params):
+            return Reservation(granted=True)
+        budget = QuotaBudget.objects.filter(name=name).first()
+        if budget is not None:
+            return _refusal(budget, cost, now)
+        # The first reservation ever: create the row (a racing creator is harmless) and try again.
+        QuotaBudget.objects.bulk_create([QuotaBudget(name=name)], ignore_conflicts=True)
+    raise RuntimeError(f"the quota budget {name!r} cannot be created")
+
+
+def _try_reserve(params: dict) -> bool:
+    """One round trip to PostgreSQL: under load each round trip waits to be scheduled, and a
+    reservation sits before every request (docs/performance.md, "The API budget")."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(_reserve_sql(), params)
+            return cursor.fetchone() is not None
+        # Both statements in one query run as one implicit transaction. Its commit need not wait for
+        # the WAL to reach the disk: a PostgreSQL crash may forget the last fraction of a second of
+        # reservations, so one window could be overspent once by what was in flight, and the
+        # provider's 429 would then pause every worker.
+        cursor.execute("SET LOCAL synchronous_commit TO OFF; " + _reserve_sql(), params)
+        cursor.nextset()
+        return cursor.fetchone() is not None
+
+
+def _refusal(budget: QuotaBudget, cost: Decimal, now: float) -> Reservation:
+    """Why a reservation was refused and how long until it may succeed (read after the fact: the
+    answer only schedules the next attempt, which the UPDATE checks again)."""
+    if budget.paused_until > now:
+        return Reservation(
+            granted=False,
+            wait_seconds=budget.paused_until - now,
+            blocked_by="pause",
+            reason=f"the API is paused: {budget.pause_reason}",
+        )
+    blocking = []
+    for window in windows():
+        used, index = budget.spent(window, now)
+        if used + cost > window.limit:
+            blocking.append((window.start(index + 1) - now, window, used))
+    if not blocking:  # the window turned between the UPDATE and this read: try again at once
+        return Reservation(granted=False, wait_seconds=0.0, blocked_by="race", reason="window turned")
+    wait, window, used = max(blocking, key=lambda item: item[0])
+    return Reservation(
+        granted=False,
+        wait_seconds=wait,
+        blocked_by=window.name,
+        reason=f"{used} of {window.limit} calls of this {window.name} spent, {cost} more asked",
+    )
+
+
+def quota_pause(
+    *, retry_after: float | None, reason: str, name: str = DEFAULT_BUDGET, now: float | None = None
+) -> float:
+    """Stop every worker from calling the API after it answered 429; returns when the pause ends.
+
+    Retry-After says how long when the API sends it; otherwise the window its reason names
+    ("Hourly API request limit exceeded") closes. A pause only ever grows, so a late 429 with a
+    short Retry-After cannot cut short a longer one.
+    """
+    now = time.time() if now is None else now
+    if retry_after is not None:
+        until = now + max(retry_after, MIN_PAUSE_SECONDS)
+    else:
+        until = max(window_named_in(reason).end(now), now + MIN_PAUSE_SECONDS)
+    reason = reason[:_REASON_LIMIT]
+    QuotaBudget.objects.bulk_create([QuotaBudget(name=name)], ignore_conflicts=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {QuotaBudget._meta.db_table} SET "  # noqa: S608 (a table name, not input)
+            "pause_reason = CASE WHEN paused_until < %(until)s THEN %(reason)s ELSE pause_reason END, "
+            "paused_until = CASE WHEN paused_until < %(until)s THEN %(until)s ELSE paused_until END "
+            "WHERE name = %(name)s",
+            {"until": until, "reason": reason, "name": name},
+        )
+    logger.warning("Open-Meteo calls paused for every worker for %.1f s: %s", until - now, reason)
+    return until
