@@ -131,7 +131,7 @@ def test_7_the_operator_targets_work_against_the_running_stack(guide):
     out = guide.run(inspect).stdout
     assert "celery@" in out and "total" in out
     out = guide.run(status).stdout
-    assert "3 nodes online" in out
+    assert "4 nodes online" in out  # three workers and celery-imports
     assert "Weather API quota" in out and "used of 600" in out
     assert "Fetched weather for a batch" in guide.run(logs).stdout
     refused = guide.run(purge, input="no\n", check=False)
