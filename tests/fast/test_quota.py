@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
-from django.test import Client
 
 from quota.cost import request_cost
 from quota.models import QuotaBudget
@@ -201,10 +200,10 @@ def test_many_processes_spending_at_once_never_exceed_the_budget(transactional_d
 # --- visible ----------------------------------------------------------------------------------
 
 
-def test_the_api_shows_used_and_left_per_window_and_the_pause(limits, db):
+def test_the_api_shows_used_and_left_per_window_and_the_pause(limits, api):
     quota_reserve(cost=Decimal("2.5"))
     quota_pause(retry_after=60, reason="Minutely API request limit exceeded.")
-    body = Client().get("/api/quota/").json()
+    body = api.get("/api/quota/").json()
     assert [(w["name"], w["limit"], w["used"], w["left"]) for w in body["windows"]] == [
         ("minute", 10, 2.5, 7.5),
         ("hour", 25, 2.5, 22.5),

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from quota.models import QuotaBudget
@@ -116,10 +115,10 @@ def test_a_batch_refused_for_the_day_closes_the_run_as_deferred_not_failed(worke
     assert City.objects.count() == len(cities)
 
 
-def test_a_single_city_refresh_answers_429_with_retry_after_when_the_budget_is_spent(db):
+def test_a_single_city_refresh_answers_429_with_retry_after_when_the_budget_is_spent(api):
     city = make_cities(1)[0]
     quota_pause(retry_after=30, reason="Minutely API request limit exceeded.")
-    response = Client().post(f"/api/cities/{city.id}/refresh/")
+    response = api.post(f"/api/cities/{city.id}/refresh/")
     assert response.status_code == 429
     assert 29 <= int(response.headers["Retry-After"]) <= 30
     assert response.json()["extra"]["blocked_by"] == "pause"

@@ -34,6 +34,7 @@ def quota_stack(tmp_path_factory):
         "WORKER_CONCURRENCY": "1",
     }
     with running_stack(tmp_path_factory.mktemp("quota"), **overrides) as stack:
+        stack.act_as_staff()  # refreshes and the budget are for staff
         # --no-deps: `up celery` would otherwise run the one-shot migrate job again. No --wait: on a
         # loaded machine the workers' health check (a Python start per ping) can outlast its
         # timeout; four workers answering one ping over the broker is what the tests need.
