@@ -101,10 +101,10 @@ def drained(stack, path: str, *, seconds: float, **kwargs) -> None:
 
 def test_admin_logins_are_rate_limited(stack):
     # No CSRF token: Django refuses what nginx lets through (403); nginx refuses the rest (429).
-    statuses = burst(stack, 20, "/admin/login/", method="POST", data=b"username=x&password=y")
+    statuses = burst(stack, 40, "/admin/login/", method="POST", data=b"username=x&password=y")
     assert set(statuses) <= {403, 429} and 429 in statuses, statuses
     assert fetch(stack, "/admin/login/")[0] == 200  # the form itself is never limited
-    drained(stack, "/admin/login/", seconds=5 / (10 / 60) + 1, method="POST", data=b"")  # burst 5 at 10/min
+    drained(stack, "/admin/login/", seconds=20 / (60 / 60) + 1, method="POST", data=b"")  # burst 20 at 60/min
 
 
 def test_flower_logins_are_rate_limited_with_429(stack):
