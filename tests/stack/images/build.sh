@@ -15,6 +15,7 @@ log() { printf 'stand-in images: %s\n' "$*" >&2; }
 
 if ! docker image inspect "$BASE" >/dev/null 2>&1; then
   command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
+  mkdir -p "$ROOT/build"
   rootfs=$ROOT/build/rootfs-bookworm
   rm -rf "$rootfs"
   log "debootstrap bookworm (about 40 s)"
