@@ -147,8 +147,10 @@ def pool_processes(container_id: str) -> list[int]:
 
 
 def workers_answering(stack: Stack) -> int:
+    """Containers of the `celery` service whose worker answers a ping; celery-imports answers too
+    and is not counted. A worker's node name is celery@<its container's short id>."""
     out = stack.compose(
         "exec", "-T", "web", "celery", "-A", "server_config", "inspect", "ping", "--timeout", "5",
         check=False, timeout=60,
     ).stdout  # fmt: skip
-    return out.count("pong")
+    return sum(f"celery@{container[:12]}: OK" in out for container in stack.container_ids("celery"))
