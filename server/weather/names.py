@@ -9,5 +9,7 @@ _REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}
 
 def name_refused_characters(text: str) -> list[str]:
     """The refused characters of `text`, as U+XXXX, in order of first appearance."""
+    if text.isprintable():  # str.isprintable is false for every refused category: the usual case, in C
+        return []
     found = dict.fromkeys(f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in _REFUSED_CATEGORIES)
     return list(found)

@@ -8,6 +8,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from base64 import b64encode
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,7 @@ def dev_stack(tmp_path):
             "DJANGO_SQLITE_PATH": str(tmp_path / "db.sqlite3"),
             "CELERY_BROKER_FILESYSTEM_DIR": str(tmp_path / "broker"),
             "BEAT_LIVENESS_FILE": str(tmp_path / "beat-alive"),
+            "ETL_IMPORT_DIR": str(tmp_path / "imports"),
             "WEATHER_API_URL": stub.forecast_url,
             "GEOCODING_API_URL": stub.geocoding_url,
             "DEV_WEB_PORT": str(web),
@@ -98,6 +100,23 @@ def test_make_dev_serves_the_api_runs_tasks_and_flower_then_stops_on_ctrl_c(dev_
     )
     assert task["state"] == "SUCCESS", task
     assert len(get(f"{web}/api/cities/{city['id']}/weather/")[1]) == 1
+    # An import on SQLite: its staging and upserts take the path other than PostgreSQL's COPY.
+    imports = Path(env["ETL_IMPORT_DIR"])
+    imports.mkdir(exist_ok=True)
+    (imports / "dev.csv").write_text(
+        "name,country,latitude,longitude,observed_at,temperature\n"
+        "Devtown,,10,10,2026-01-01T00:00,4.5\nDevtown,,10,10,2026-01-01T00:00,5\nElsewhere,FR,95,4,,\n"
+    )
+    status, queued = get(f"{web}/api/pipeline/etl/", method="POST", body={"source": "dev.csv"}, token=token)
+    assert status == 202
+    finished = ("success", "partial", "failure")
+    run = wait_for(
+        lambda: (r := get(queued["run_url"], token=token)[1]) and r["state"] in finished and r,
+        timeout=60, what="the import through the filesystem broker",
+    )  # fmt: skip
+    assert (run["state"], run["observations_loaded"]) == ("partial", 1), run
+    assert [e["line"] for e in run["errors"]] == [3, 4], run
+    assert len(get(f"{web}/api/cities/{city['id']}/weather/")[1]) == 2
     assert get(f"{flower}/api/workers")[0] == 401
     workers = wait_for(lambda: get(f"{flower}/api/workers?refresh=1", auth="admin:dev-only")[1], timeout=30)
     assert any(name.startswith("celery@") for name in workers)

@@ -9,8 +9,9 @@ import csv
 import io
 import json
 import math
+import re
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
@@ -41,6 +42,12 @@ MEASUREMENT_RANGES = {
     "weather_code": (0, 99),
 }
 _TIME_ZONES = zoneinfo.available_timezones()
+# surrogateescape maps each byte that is not UTF-8 to a lone surrogate; one search per line, not
+# one per character (a 100 MB file holds about ten million fields).
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+# A staged row as the steps pass it around: plain tuples, not model instances (a third of extract's
+# time went into EtlRow.__init__). The order is the staging table's COPY column order.
+_STAGED_COLUMNS = ("run_id", "line", "raw", "clean", "error", "readable", "dedup_key")
 
 
 class EtlSourceError(Exception):
@@ -71,11 +78,11 @@ def etl_extract(*, run_id: int, source: Source) -> int:
     # A redelivered extract starts over rather than staging the rows twice.
     EtlRow.objects.filter(run_id=run_id).delete()
     total = 0
-    batch: list[EtlRow] = []
+    batch: list[tuple] = []
     with source_open(source) as stream:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
         for line, raw, error in _read_csv(text):
-            batch.append(EtlRow(run_id=run_id, line=line, raw=raw, error=error, readable=not error))
+            batch.append((run_id, line, raw, None, error, not error, ""))
             total += 1
             if len(batch) >= ETL_BATCH_SIZE:
                 _staged_rows_write(batch)
@@ -116,18 +123,14 @@ def _stage(columns: list[str], record: list[str]) -> tuple[dict, str]:
     if len(record) != len(columns):
         error = f"has {len(record)} fields, the header has {len(columns)}"
     raw = dict(zip(columns, record, strict=False))
-    if any(_undecodable(value) for value in raw.values()):
+    whole = "".join(record)
+    if _UNDECODABLE.search(whole):
         error = "is not valid UTF-8"
         raw = {k: v.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for k, v in raw.items()}
-    if any("\x00" in value for value in raw.values()):
+    if "\x00" in whole:
         error = "contains a NUL byte"
         raw = {k: v.replace("\x00", "") for k, v in raw.items()}
     return raw, error
-
-
-def _undecodable(value: str) -> bool:
-    # surrogateescape maps each byte that is not UTF-8 to a lone surrogate.
-    return any("\udc80" <= char <= "\udcff" for char in value)
 
 
 # --- transform ----------------------------------------------------------------------------------
@@ -136,42 +139,40 @@ def _undecodable(value: str) -> bool:
 def etl_transform(*, run_id: int) -> tuple[int, int]:
     """Validate and normalise every staged row; returns (valid, invalid) counts."""
     valid = invalid = 0
-    for rows in _staged_batches(run_id):
-        for row in rows:
-            if not row.readable:
-                invalid += 1
-                continue
-            try:
-                row.clean = clean_row(row.raw)
-                row.error = ""
-                row.dedup_key = "|".join(
-                    (row.clean["name"].casefold(), row.clean["country"], row.clean.get("observed_at", ""))
-                )
-                valid += 1
-            except RowError as exc:
-                row.clean, row.error, row.dedup_key = None, str(exc), ""
-                invalid += 1
-        _staged_rows_replace(rows)
+    for rows in _staged_batches(run_id, "raw", "readable", "error"):
+        staged = []
+        for line, raw, readable, error in rows:
+            clean, dedup_key = None, ""
+            if readable:
+                try:
+                    clean = clean_row(raw)
+                    error = ""
+                    dedup_key = "|".join(
+                        (clean["name"].casefold(), clean["country"], clean.get("observed_at", ""))
+                    )
+                except RowError as exc:
+                    error = str(exc)
+            valid += clean is not None
+            invalid += clean is None
+            staged.append((run_id, line, raw, clean, error, readable, dedup_key))
+        _staged_rows_replace(run_id, staged)
     duplicates = _duplicates_reject(run_id)
     return valid - duplicates, invalid + duplicates
 
 
-def _staged_rows_replace(rows: list[EtlRow]) -> None:
+def _staged_rows_replace(run_id: int, rows: Sequence[tuple]) -> None:
     # Rewriting a batch beats bulk_update's per-row CASE expressions by more than three times
-    # (docs/performance.md, "Importing a large file").
+    # (docs/performance.md, "Importing a large file"). A batch is a run of consecutive lines.
     with transaction.atomic():
-        EtlRow.objects.filter(pk__in=[row.pk for row in rows]).delete()
+        EtlRow.objects.filter(run_id=run_id, line__gte=rows[0][1], line__lte=rows[-1][1]).delete()
         _staged_rows_write(rows)
 
 
-_STAGED_COLUMNS = ("run_id", "line", "raw", "clean", "error", "readable", "dedup_key")
-
-
-def _staged_rows_write(rows: list[EtlRow]) -> None:
-    """Insert staged rows: PostgreSQL's COPY where available, almost three times as fast as
-    bulk_create (docs/performance.md, "Importing a large file")."""
+def _staged_rows_write(rows: Sequence[tuple]) -> None:
+    """Insert staged rows (tuples in _STAGED_COLUMNS order): PostgreSQL's COPY where available,
+    almost three times as fast as bulk_create (docs/performance.md, "Importing a large file")."""
     if connection.vendor != "postgresql":
-        EtlRow.objects.bulk_create(rows)
+        EtlRow.objects.bulk_create(EtlRow(**dict(zip(_STAGED_COLUMNS, row, strict=True))) for row in rows)
         return
     columns = ", ".join(_STAGED_COLUMNS)
     with (
@@ -180,11 +181,10 @@ def _staged_rows_write(rows: list[EtlRow]) -> None:
             f"COPY {EtlRow._meta.db_table} ({columns}) FROM STDIN"  # noqa: S608 - fixed names only
         ) as copy,
     ):
-        for row in rows:
+        for run_id, line, raw, clean, *rest in rows:
             copy.write_row(
-                (row.run_id, row.line, json.dumps(row.raw),
-                 None if row.clean is None else json.dumps(row.clean), row.error, row.readable, row.dedup_key)
-            )  # fmt: skip
+                (run_id, line, json.dumps(raw), None if clean is None else json.dumps(clean), *rest)
+            )
 
 
 def _duplicates_reject(run_id: int) -> int:
@@ -256,19 +256,20 @@ def _timestamp(value: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
-def _staged_batches(run_id: int, **filters) -> Iterator[list[EtlRow]]:
-    """The run's staged rows in line order, one batch at a time (keyset pagination: no OFFSET scans)."""
+def _staged_batches(run_id: int, *fields: str, **filters) -> Iterator[list[tuple]]:
+    """The run's staged rows in line order as (line, *fields) tuples, one batch at a time (keyset
+    pagination: no OFFSET scans)."""
     last_line = 0
     while True:
         rows = list(
-            EtlRow.objects.filter(run_id=run_id, line__gt=last_line, **filters).order_by("line")[
-                :ETL_BATCH_SIZE
-            ]
+            EtlRow.objects.filter(run_id=run_id, line__gt=last_line, **filters)
+            .order_by("line")
+            .values_list("line", *fields)[:ETL_BATCH_SIZE]
         )
         if not rows:
             return
         yield rows
-        last_line = rows[-1].line
+        last_line = rows[-1][0]
 
 
 # --- load ---------------------------------------------------------------------------------------
@@ -281,12 +282,11 @@ def etl_load(*, run_id: int) -> PipelineRun:
         run_fail(run_id=run_id, reason=refusal)
         EtlRow.objects.filter(run_id=run_id).delete()
         return PipelineRun.objects.get(pk=run_id)
-    cities: set[tuple[str, str]] = set()
+    cities: dict[tuple[str, str], tuple[int, tuple]] = {}
     loaded = observations = 0
-    for rows in _staged_batches(run_id, clean__isnull=False):
-        cleans = [row.clean for row in rows]
-        city_ids = _cities_upsert(cleans)
-        cities.update(city_ids)
+    for rows in _staged_batches(run_id, "clean", clean__isnull=False):
+        cleans = [clean for _, clean in rows]
+        city_ids = _cities_upsert(cleans, cities)
         observations += _observations_upsert(cleans, city_ids)
         loaded += len(rows)
 
@@ -311,23 +311,31 @@ def etl_load(*, run_id: int) -> PipelineRun:
     return run
 
 
-def _cities_upsert(cleans: list[dict]) -> dict[tuple[str, str], int]:
-    latest = {(c["name"], c["country"]): c for c in cleans}
-    City.objects.bulk_create(
-        [
-            City(name=n, country=cc, latitude=c["latitude"], longitude=c["longitude"], timezone=c["timezone"])
-            for (n, cc), c in latest.items()
-        ],
-        update_conflicts=True,
-        unique_fields=["name", "country"],
-        update_fields=["latitude", "longitude", "timezone"],
-    )
-    names = {name for name, _ in latest}
-    return {
-        (name, country): city_id
-        for city_id, name, country in City.objects.filter(name__in=names).values_list("id", "name", "country")
-        if (name, country) in latest
-    }
+def _cities_upsert(
+    cleans: list[dict], written: dict[tuple[str, str], tuple[int, tuple]]
+) -> dict[tuple[str, str], int]:
+    """Upsert the batch's cities (the last line of a city wins) and return their ids. `written`
+    remembers what this import already wrote: a file of observations names the same cities on
+    every batch, and rewriting them unchanged cost most of the load step."""
+    latest = {(c["name"], c["country"]): (c["latitude"], c["longitude"], c["timezone"]) for c in cleans}
+    changed = {key: place for key, place in latest.items() if written.get(key, (None, None))[1] != place}
+    if changed:
+        City.objects.bulk_create(
+            [
+                City(name=name, country=country, latitude=lat, longitude=lon, timezone=tz)
+                for (name, country), (lat, lon, tz) in changed.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["name", "country"],
+            update_fields=["latitude", "longitude", "timezone"],
+        )
+        names = {name for name, _ in changed}
+        for city_id, name, country in City.objects.filter(name__in=names).values_list(
+            "id", "name", "country"
+        ):
+            if (name, country) in changed:
+                written[(name, country)] = (city_id, changed[(name, country)])
+    return {key: written[key][0] for key in latest}
 
 
 def _observations_upsert(cleans: list[dict], city_ids: dict[tuple[str, str], int]) -> int:

@@ -2,6 +2,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connection, transaction
 from django.utils import timezone
 
 from weather.models import City, WeatherData
@@ -10,6 +11,10 @@ from weather.services.forecast_quota import forecast_quota_reserve, forecast_rat
 
 # Deleting in slices keeps each statement's locks and WAL short on a large table.
 CLEANUP_BATCH_SIZE = 10_000
+# An observation as the services pass it to observations_upsert: a tuple of these columns' values
+# (observation_build makes one). Tuples, not WeatherData instances: an import builds millions.
+OBSERVATION_COLUMNS = ("city_id", "observed_at", *WeatherData.MEASUREMENTS, "source", "fetched_at")
+_OBSERVATION_UPDATED = (*WeatherData.MEASUREMENTS, "source", "fetched_at")
 
 
 @dataclass
@@ -71,18 +76,14 @@ def observations_fetch(*, city_ids: Sequence[int]) -> FetchOutcome:
 
 def observation_build(
     *, city_id: int, observed_at: datetime, measurements: Mapping, source: str, fetched_at: datetime
-) -> WeatherData:
-    """An unsaved observation: `measurements` holds at least every name in WeatherData.MEASUREMENTS."""
-    values = {name: measurements[name] for name in WeatherData.MEASUREMENTS}
-    return WeatherData(
-        city_id=city_id, observed_at=observed_at, source=source, fetched_at=fetched_at, **values
-    )
+) -> tuple:
+    """An observation to upsert: `measurements` holds at least every name in WeatherData.MEASUREMENTS."""
+    values = tuple(measurements[name] for name in WeatherData.MEASUREMENTS)
+    return (city_id, observed_at, *values, source, fetched_at)
 
 
-def observation_from_current(
-    *, city_id: int, current: CurrentConditions, fetched_at: datetime
-) -> WeatherData:
-    """An unsaved observation from an Open-Meteo answer."""
+def observation_from_current(*, city_id: int, current: CurrentConditions, fetched_at: datetime) -> tuple:
+    """An observation to upsert, from an Open-Meteo answer."""
     return observation_build(
         city_id=city_id,
         observed_at=current.observed_at,
@@ -92,22 +93,49 @@ def observation_from_current(
     )
 
 
-def observations_upsert(rows: Sequence[WeatherData]) -> None:
-    """Insert observations, updating the row already stored for the same city and time.
+def observations_upsert(rows: Sequence[tuple]) -> None:
+    """Insert observations (tuples in OBSERVATION_COLUMNS order), updating the row already stored
+    for the same city and time.
 
     This is what makes a repeated or redelivered fetch harmless: it rewrites one row, never adds one.
     """
     if not rows:
         return
     # One statement may not touch the same row twice; the last reading of a pair wins.
-    unique = list({(row.city_id, row.observed_at): row for row in rows}.values())
+    unique = list({row[:2]: row for row in rows}.values())
+    if connection.vendor == "postgresql":
+        _observations_copy_upsert(unique)
+        return
     WeatherData.objects.bulk_create(
-        unique,
+        [WeatherData(**dict(zip(OBSERVATION_COLUMNS, row, strict=True))) for row in unique],
         update_conflicts=True,
         unique_fields=["city", "observed_at"],
-        update_fields=[*WeatherData.MEASUREMENTS, "source", "fetched_at"],
+        update_fields=_OBSERVATION_UPDATED,
         batch_size=1000,
     )
+
+
+def _observations_copy_upsert(rows: Sequence[tuple]) -> None:
+    """COPY the rows into a scratch table, then upsert them in one INSERT … SELECT. Building the
+    same upsert with bulk_create spent most of a large import's load step compiling parameters
+    (docs/performance.md, "Importing a large file")."""
+    table, columns = WeatherData._meta.db_table, ", ".join(OBSERVATION_COLUMNS)
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in _OBSERVATION_UPDATED)
+    # Fixed names only in these statements; the values travel through COPY.
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Dropped at commit; dropped first too, should a caller's transaction hold one already.
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.observations_incoming")
+        cursor.execute(
+            f"CREATE TEMP TABLE observations_incoming ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        with cursor.cursor.copy(f"COPY observations_incoming ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM observations_incoming "  # noqa: S608
+            f"ON CONFLICT (city_id, observed_at) DO UPDATE SET {updates}"
+        )
 
 
 def observations_delete_older_than(*, days: int) -> int:
