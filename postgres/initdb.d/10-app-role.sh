@@ -8,14 +8,12 @@ set -o errexit -o nounset -o pipefail
 FBRAIN_DB_PASSWORD=$(cat "${FBRAIN_DB_PASSWORD_FILE:?FBRAIN_DB_PASSWORD_FILE must be set}")
 export FBRAIN_DB_PASSWORD
 # The password travels through the environment into psql (\getenv), never on a command line.
-psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
-  -v app="$FBRAIN_DB_USER" -v db="$POSTGRES_DB" <<'SQL'
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -v app="$FBRAIN_DB_USER" <<'SQL'
 \getenv app_password FBRAIN_DB_PASSWORD
 CREATE ROLE :"app" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'app_password';
-ALTER DATABASE :"db" OWNER TO :"app";
-ALTER SCHEMA public OWNER TO :"app";
-REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
-GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";
 SQL
+# The entrypoint sources this file or runs it: BASH_SOURCE finds the folder either way.
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
+  -v app="$FBRAIN_DB_USER" -v db="$POSTGRES_DB" --file "$(dirname "${BASH_SOURCE[0]}")/app-database.psql"
 # First matching line wins: the superuser's network logins are refused before the image's catch-all.
 sed -i "1i host all ${POSTGRES_USER} all reject" "$PGDATA/pg_hba.conf"

@@ -25,10 +25,8 @@ trap 'rm -rf "$partial"' EXIT
 started=$(date +%s)
 "${compose[@]}" exec -T db sh -c 'exec pg_dump --format=custom --username="$POSTGRES_USER" --dbname="$POSTGRES_DB"' \
   >"$partial/postgres.dump"
-# rabbitmqctl writes a file inside its container; `compose cp` brings it out.
-"${compose[@]}" exec -T rabbitmq rabbitmqctl --quiet export_definitions /tmp/fbrain-definitions.json >/dev/null
-"${compose[@]}" cp rabbitmq:/tmp/fbrain-definitions.json "$partial/rabbitmq-definitions.json" >/dev/null 2>&1
-"${compose[@]}" exec -T rabbitmq rm -f /tmp/fbrain-definitions.json
+# To stdout ("-"): the broker's root is read-only and `compose cp` cannot reach its tmpfs.
+"${compose[@]}" exec -T rabbitmq rabbitmqctl --quiet export_definitions - >"$partial/rabbitmq-definitions.json"
 
 mv "$partial" "$target"
 trap - EXIT

@@ -12,7 +12,7 @@ set -o errexit -o nounset -o pipefail
 compose=(${COMPOSE:-docker compose})
 source_dir="${1:-}"
 source_dir="${source_dir%/}"
-writers=(web celery beat flower)
+writers=(web celery celery-imports beat flower)
 
 if [ -z "$source_dir" ] || [ ! -f "$source_dir/postgres.dump" ]; then
   echo "Usage: make restore FILE=backups/<time> (a folder written by 'make backup', with postgres.dump)" >&2
@@ -40,16 +40,21 @@ started=$(date +%s)
 "${compose[@]}" stop "${writers[@]}"
 "${compose[@]}" up -d --wait --wait-timeout 300 db rabbitmq
 
-# Dropped with FORCE, so that a connection left by a one-off container cannot block the restore.
-"${compose[@]}" exec -T db sh -c 'psql --quiet --username="$POSTGRES_USER" --dbname=postgres -v ON_ERROR_STOP=1 \
-  -c "DROP DATABASE IF EXISTS \"$POSTGRES_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$POSTGRES_DB\""'
-"${compose[@]}" exec -T db sh -c 'exec pg_restore --clean --if-exists --no-owner --exit-on-error \
+# Dropped with FORCE, so that a connection left by a one-off container cannot block the restore;
+# created again as the server's first start made it (postgres/initdb.d/app-database.psql). The
+# superuser runs this inside the db container; the rows are restored as the app's role
+# (FBRAIN_DB_USER), which owns them as it owns what its migrations create.
+"${compose[@]}" exec -T db sh -c 'set -e
+  psql --quiet --username="$POSTGRES_USER" --dbname=postgres -v ON_ERROR_STOP=1 \
+    -c "DROP DATABASE IF EXISTS \"$POSTGRES_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$POSTGRES_DB\""
+  psql --quiet --username="$POSTGRES_USER" --dbname="$POSTGRES_DB" -v ON_ERROR_STOP=1 \
+    -v app="$FBRAIN_DB_USER" -v db="$POSTGRES_DB" --file=/docker-entrypoint-initdb.d/app-database.psql'
+"${compose[@]}" exec -T db sh -c 'exec pg_restore --no-owner --role="$FBRAIN_DB_USER" --exit-on-error \
   --username="$POSTGRES_USER" --dbname="$POSTGRES_DB"' <"$source_dir/postgres.dump"
 
 if [ -f "$definitions" ]; then
-  "${compose[@]}" cp "$definitions" rabbitmq:/tmp/fbrain-definitions.json >/dev/null 2>&1
-  "${compose[@]}" exec -T rabbitmq rabbitmqctl --quiet import_definitions /tmp/fbrain-definitions.json
-  "${compose[@]}" exec -T rabbitmq rm -f /tmp/fbrain-definitions.json
+  # Through stdin: the broker's root is read-only and `compose cp` cannot reach its tmpfs.
+  "${compose[@]}" exec -T rabbitmq rabbitmqctl --quiet import_definitions <"$definitions"
 fi
 
 # A dump of an older schema is migrated forward here, before any app service sees it.

@@ -110,6 +110,16 @@ def container_log(container_id: str) -> str:
     return out.stdout + out.stderr
 
 
+def container_name(container_id: str) -> str:
+    return (
+        subprocess.run(
+            ["docker", "inspect", "-f", "{{.Name}}", container_id], capture_output=True, text=True, check=True
+        )
+        .stdout.strip()
+        .lstrip("/")
+    )
+
+
 def restart_counts(stack: Stack, *services: str) -> dict[str, int]:
     counts = {}
     for service in services:

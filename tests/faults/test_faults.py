@@ -12,6 +12,7 @@ import pytest
 from tests.faults.load import (
     cities_create,
     container_log,
+    container_name,
     fetches_enqueue,
     pool_processes,
     redelivered,
@@ -324,15 +325,24 @@ def test_a_worker_cut_from_the_network_recovers_by_itself(stack):
     stack.stub("/_stub/reset", {})
     assert_nothing_lost(t)
     wait_for(lambda: workers_answering(stack) == 2, timeout=300, interval=5, what="the cut worker to answer")
-    assert restart_counts(stack, "celery") == before
+    # The cut worker either reconnects in place or, when its reconnection outlasts
+    # WORKER_LIVENESS_MAX_AGE, is replaced once by its own watchdog (start-worker); the other is untouched.
+    after = restart_counts(stack, "celery")
+    cut = container_name(victim)
+    assert {name: n for name, n in after.items() if name != cut} == {
+        name: n for name, n in before.items() if name != cut
+    }
+    replaced = after[cut] - before[cut]
+    assert replaced in (0, 1), after
+    recovery = "replaced once by its watchdog" if replaced else "answered pings again without a restart"
     record(
         FaultFigures(
             order=9, fault="A worker container disconnected from the network for 20 s during 500 fetches",
             test="network_cut_worker", sent=t.sent, completed=t.succeeded,
             redelivered=redelivered(stack, task_ids, started), failed_with_reason=t.failed, lost=t.missing,
             duplicates=t.duplicates,
-            notes=f"finished {time.time() - started:.0f} s after the first publish; the worker answered "
-            "pings again without a restart",
+            notes=f"finished {time.time() - started:.0f} s after the first publish; the cut worker "
+            f"{recovery}",
         )
     )  # fmt: skip
 

@@ -1,14 +1,17 @@
-"""`make backup` and `make restore` on a stack of their own (they destroy it): a stack with cities,
-readings, runs and schedules is backed up while it runs, destroyed with `docker compose down -v`,
-restored, and every table holds the same rows; a dump of an older schema restored into a running
-stack of newer code is migrated forward. Prints the backup and restore times it measured."""
+"""`make backup` and `make restore` on the shared stack, after every other test (they destroy it):
+the stack with the cities, readings, runs and schedules the other tests left, and more, is backed up
+while it runs, destroyed with `docker compose down -v`, restored, and every table holds the same rows;
+a dump of an older schema restored into a running stack of newer code is migrated forward. Prints
+the backup and restore times it measured."""
 
 import json
 import re
 import time
 
+import pytest
+
 from tests.polling import wait_for
-from tests.stack.stack import REPO, Stack, running_stack
+from tests.stack.stack import REPO, Stack
 
 # Beat rewrites its schedule's rows each time it starts (django-celery-beat's `date_changed`, and
 # `last_update` of its change marker): a restored stack starts beat again, so these two columns differ.
@@ -72,34 +75,34 @@ def backup(stack: Stack) -> tuple[str, float]:
     return folder, took
 
 
-def test_a_backup_restores_every_row_after_down_v_and_an_older_schema_is_migrated(tmp_path):
-    with running_stack(tmp_path) as stack:
-        seeded(stack)
-        before = table_checksums(stack)
-        folder, backup_took = backup(stack)
-        # The restore says what it replaces and changes nothing unless told yes.
-        refused = stack.run(f"make restore FILE={folder}", input="no\n", check=False)
-        assert refused.returncode != 0 and "REPLACE the PostgreSQL database" in refused.stdout
-        assert table_checksums(stack) == before
+@pytest.mark.destroys_stack
+def test_a_backup_restores_every_row_after_down_v_and_an_older_schema_is_migrated(stack):
+    seeded(stack)
+    before = table_checksums(stack)
+    folder, backup_took = backup(stack)
+    # The restore says what it replaces and changes nothing unless told yes.
+    refused = stack.run(f"make restore FILE={folder}", input="no\n", check=False)
+    assert refused.returncode != 0 and "REPLACE the PostgreSQL database" in refused.stdout
+    assert table_checksums(stack) == before
 
-        stack.run("docker compose down -v")
-        began = time.monotonic()
-        stack.run(f"make restore FILE={folder} CONFIRM=yes")
-        restore_took = time.monotonic() - began
-        after = table_checksums(stack)
-        assert {name: after.get(name) for name in before} == before
-        assert stack.http("GET", "/api/cities/?page_size=1").status == 200
+    stack.run("docker compose down -v")
+    began = time.monotonic()
+    stack.run(f"make restore FILE={folder} CONFIRM=yes")
+    restore_took = time.monotonic() - began
+    after = table_checksums(stack)
+    assert {name: after.get(name) for name in before} == before
+    assert stack.http("GET", "/api/cities/?page_size=1").status == 200
 
-        # A dump taken at an older schema (weather's last migration undone), restored into this
-        # stack once it is back at the newer one: the restore migrates it forward.
-        stack.run("docker compose stop web celery beat flower")
-        stack.run("docker compose run --rm migrate python manage.py migrate --noinput weather 0001")
-        old_folder, _ = backup(stack)
-        stack.run("docker compose run --rm migrate && make up")
-        stack.run(f"make restore FILE={old_folder} CONFIRM=yes")
-        plan = stack.compose("exec", "-T", "web", "python", "manage.py", "showmigrations").stdout
-        assert "[X] 0002_etlrow_dedup_key" in plan and "[ ]" not in plan
-        assert table_checksums(stack)["weather_weatherdata"] == before["weather_weatherdata"]
+    # A dump taken at an older schema (weather's last migration undone), restored into this
+    # stack once it is back at the newer one: the restore migrates it forward.
+    stack.run("docker compose stop web celery celery-imports beat flower")
+    stack.run("docker compose run --rm migrate python manage.py migrate --noinput weather 0001")
+    old_folder, _ = backup(stack)
+    stack.run("docker compose run --rm migrate && make up")
+    stack.run(f"make restore FILE={old_folder} CONFIRM=yes")
+    plan = stack.compose("exec", "-T", "web", "python", "manage.py", "showmigrations").stdout
+    assert "[X] 0002_etlrow_dedup_key" in plan and "[ ]" not in plan
+    assert table_checksums(stack)["weather_weatherdata"] == before["weather_weatherdata"]
     dump_mib = (stack.directory / folder / "postgres.dump").stat().st_size / 2**20
     figures = f"backup {backup_took:.0f} s, restore {restore_took:.0f} s, dump {dump_mib:.1f} MiB"
     (REPO / "build").mkdir(exist_ok=True)
