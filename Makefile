@@ -138,6 +138,10 @@ backup: check-env ## Write a PostgreSQL dump and RabbitMQ's definitions to backu
 restore: check-env ## Restore FILE=backups/<time> into this stack, fresh or running (asks first unless CONFIRM=yes)
 	COMPOSE="$(COMPOSE)" CONFIRM="$(CONFIRM)" scripts/backup/restore.sh "$(FILE)"
 
+.PHONY: upgrade
+upgrade: check-env secrets ## Build this checkout's image, migrate, roll web and workers onto it (no refused request, no lost task)
+	COMPOSE="$(COMPOSE)" scripts/docker/upgrade.sh
+
 .PHONY: createsuperuser
 createsuperuser: ## Create an admin account: asks, or takes DJANGO_SUPERUSER_USERNAME, _EMAIL and _PASSWORD
 	@if [ -n "$${DJANGO_SUPERUSER_PASSWORD:-}" ]; then \

@@ -72,6 +72,11 @@ def tally(stack: Stack, prefix: str, task_ids: list[str]) -> Tally:
     )
 
 
+def assert_nothing_lost(t: Tally) -> None:
+    assert t.failed == 0 and t.succeeded == t.sent, t
+    assert t.stored_once == t.sent and t.missing == 0 and t.duplicates == 0, t
+
+
 def tally_when_finished(stack: Stack, prefix: str, task_ids: list[str], *, timeout: float) -> Tally:
     return wait_for(
         lambda: (t := tally(stack, prefix, task_ids)).finished == t.sent and t,

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.faults.load import (
+    assert_nothing_lost,
     cities_create,
     container_log,
     container_name,
@@ -41,11 +42,6 @@ def fetches_under_way(stack, prefix: str, *, latency_ms: int) -> tuple[float, li
     task_ids = fetches_enqueue(stack, prefix)
     tasks_running(stack, prefix, task_ids, at_least=20)
     return started, task_ids
-
-
-def assert_nothing_lost(t) -> None:
-    assert t.failed == 0 and t.succeeded == t.sent, t
-    assert t.stored_once == t.sent and t.missing == 0 and t.duplicates == 0, t
 
 
 def test_a_misbehaving_weather_api_ends_every_city_stored_or_failed_with_its_reason(stack):
