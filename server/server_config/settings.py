@@ -1,5 +1,6 @@
 """Django settings for F_BRAIN, read only from the environment (see .env.example)."""
 
+import sys
 import zoneinfo
 from datetime import timedelta
 from pathlib import Path
@@ -7,8 +8,10 @@ from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from logs.config import LOG_FORMATS, logging_config, service_name
 from server_config.env import (
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_list,
@@ -54,6 +57,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "logs.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -202,14 +206,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "[%(asctime)s: %(levelname)s/%(name)s] %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# Logs (logs/, docs/operations.md "Logs"): JSON lines in the Compose stack, text under `make dev`.
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", choices=LOG_FORMATS)
+LOGGING_CONFIG = "logs.config.configure"
+LOGGING = logging_config(
+    log_format=LOG_FORMAT,
+    level=env_choice("DJANGO_LOG_LEVEL", "INFO", choices=("debug", "info", "warning", "error")).upper(),
+    service=env_str("LOG_SERVICE", service_name(sys.argv)),
+)
 
 # --- Celery -------------------------------------------------------------------------------------
 # Celery's command line reads every CELERY_<COMMAND>_<OPTION> variable as an option of its own
