@@ -45,10 +45,11 @@ def captured():
     handler.setFormatter(JsonFormatter(service="web"))
     root = logging.getLogger()
     root.addHandler(handler)
-    level, root.level = root.level, logging.INFO
+    level = root.level
+    root.setLevel(logging.INFO)  # setLevel, not assignment: loggers cache what their level allows
     yield lambda: json_lines(stream.getvalue())
     root.removeHandler(handler)
-    root.level = level
+    root.setLevel(level)
 
 
 def test_a_json_line_has_the_time_level_service_logger_and_message():
