@@ -3,6 +3,7 @@ worker and beat (logs/celery_context.py) and gunicorn (logs/gunicorn_logger.py) 
 
 import logging
 import logging.config
+import sys
 from pathlib import Path
 
 LOG_FORMATS = ("json", "text")
@@ -24,8 +25,10 @@ def service_name(argv: list[str]) -> str:
     return program if program and not program.startswith("-") else "app"
 
 
-def logging_config(*, log_format: str, level: str, service: str) -> dict:
-    """A dictConfig: one handler on the root logger, in `log_format`, that every logger reaches."""
+def logging_config(*, log_format: str, level: str, service: str = "") -> dict:
+    """A dictConfig: one handler on the root logger, in `log_format`, that every logger reaches.
+    `service` names the process on each line; empty, its role (service_name) does."""
+    service = service or service_name(sys.argv)
     return {
         "version": 1,
         "disable_existing_loggers": False,

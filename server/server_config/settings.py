@@ -1,6 +1,5 @@
 """Django settings for F_BRAIN, read only from the environment (see .env.example)."""
 
-import sys
 import zoneinfo
 from datetime import timedelta
 from pathlib import Path
@@ -8,7 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from logs.config import LOG_FORMATS, logging_config, service_name
+from logs.config import LOG_FORMATS, logging_config
 from server_config.env import (
     env_bool,
     env_choice,
@@ -208,12 +207,9 @@ SPECTACULAR_SETTINGS = {
 
 # Logs (logs/, docs/operations.md "Logs"): JSON lines in the Compose stack, text under `make dev`.
 LOG_FORMAT = env_choice("LOG_FORMAT", "text", choices=LOG_FORMATS)
+_LOG_LEVEL = env_choice("DJANGO_LOG_LEVEL", "INFO", choices=("debug", "info", "warning", "error")).upper()
 LOGGING_CONFIG = "logs.config.configure"
-LOGGING = logging_config(
-    log_format=LOG_FORMAT,
-    level=env_choice("DJANGO_LOG_LEVEL", "INFO", choices=("debug", "info", "warning", "error")).upper(),
-    service=env_str("LOG_SERVICE", service_name(sys.argv)),
-)
+LOGGING = logging_config(log_format=LOG_FORMAT, level=_LOG_LEVEL, service=env_str("LOG_SERVICE", ""))
 
 # --- Celery -------------------------------------------------------------------------------------
 # Celery's command line reads every CELERY_<COMMAND>_<OPTION> variable as an option of its own
