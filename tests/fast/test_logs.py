@@ -21,6 +21,7 @@ from tests.fast.conftest import WORKER_LOG, task_done
 from tests.fast.test_environment import load_settings
 from tests.polling import wait_for
 from weather.models import City, PipelineRun
+from weather.tasks import fetch_weather_for_city
 
 ISO_UTC_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -242,6 +243,25 @@ def test_a_full_refresh_logs_its_run_and_its_batches_carry_the_request_id(api, w
         what="the batches' lines",
     )
     assert all(entry["task_id"] != task_id for entry in batches)
+
+
+def test_a_hostile_request_id_in_a_task_message_is_replaced_and_none_is_invented(worker):
+    # Whoever can publish to the broker could forge the header: the worker checks it like nginx's.
+    hostile = fetch_weather_for_city.apply_async(
+        (City.objects.create(name="Forgeton", latitude=1, longitude=2).id,),
+        headers={"request_id": 'abcdefgh"\n{"level": "ERROR"}'},
+    ).id
+    plain = fetch_weather_for_city.delay(
+        City.objects.create(name="Plainville", latitude=3, longitude=4).id
+    ).id
+    for task_id in (hostile, plain):
+        assert task_done(task_id).status == "SUCCESS"
+    (forged,) = [e for e in worker_lines(hostile, until="succeeded in") if e["message"].startswith("Fetched")]
+    assert re.fullmatch(r"[0-9a-f]{32}", forged["request_id"])
+    (queued_here,) = [
+        e for e in worker_lines(plain, until="succeeded in") if e["message"].startswith("Fetched")
+    ]
+    assert "request_id" not in queued_here  # queued by no request: no id, not the last task's
 
 
 def test_gunicorns_access_line_has_its_fields_and_the_id_django_answered_with(captured):
