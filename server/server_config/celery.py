@@ -7,6 +7,8 @@ from celery.signals import task_prerun
 from celery.utils.log import get_logger
 from django.db import close_old_connections
 
+# Celery's processes log in the project's format; a task carries the request id that queued it.
+from logs import celery_context  # noqa: F401
 from task_queue.dead_letters import DeclareDeadLetterQueues
 from task_queue.liveness import ConsumerLiveness
 

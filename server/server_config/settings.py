@@ -7,8 +7,10 @@ from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from logs.config import LOG_FORMATS, logging_config
 from server_config.env import (
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_list,
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "logs.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -202,14 +205,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "[%(asctime)s: %(levelname)s/%(name)s] %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# Logs (logs/, docs/operations.md "Logs"): JSON lines in the Compose stack, text under `make dev`.
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", choices=LOG_FORMATS)
+_LOG_LEVEL = env_choice("DJANGO_LOG_LEVEL", "INFO", choices=("debug", "info", "warning", "error")).upper()
+LOGGING_CONFIG = "logs.config.configure"
+LOGGING = logging_config(log_format=LOG_FORMAT, level=_LOG_LEVEL, service=env_str("LOG_SERVICE", ""))
 
 # --- Celery -------------------------------------------------------------------------------------
 # Celery's command line reads every CELERY_<COMMAND>_<OPTION> variable as an option of its own

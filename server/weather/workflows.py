@@ -95,6 +95,7 @@ def _run_enqueue(kind: str, workflow: Callable[[PipelineRun], Signature], *, sou
             workflow(run),
             task_id=task_id,
             on_broker_error=lambda reason: run_fail(run_id=run.id, reason=reason),
+            run_id=run.id,
         )
     return run
 

@@ -82,6 +82,8 @@ def celery_worker_process(django_db_setup, django_db_blocker, openmeteo_stub):
         "DJANGO_SETTINGS_MODULE": "tests.fast.settings",
         "PYTHONPATH": os.pathsep.join([str(REPO / "server"), str(REPO)]),
         "DJANGO_LOG_LEVEL": "INFO",
+        # The Compose stack's format, so that tests can read the worker's lines as JSON objects.
+        "LOG_FORMAT": "json",
     }
     WORKER_LOG.parent.mkdir(exist_ok=True)
     log = WORKER_LOG.open("w")

@@ -83,6 +83,8 @@ EDGES = {
     "DJANGO_ALLOWED_HOSTS": ["example.org", "example.org,.example.net,[::1]"],
     "DJANGO_CSRF_TRUSTED_ORIGINS": ["", "https://example.org,https://*.example.net"],
     "DJANGO_LOG_LEVEL": ["DEBUG", "INFO", "WARNING", "ERROR", "warning"],
+    "LOG_FORMAT": ["json", "text", "JSON"],
+    "LOG_SERVICE": ["", "web", "celery-imports"],
     "DJANGO_MAX_BODY_BYTES": ["1024", "104857600"],
     "TIME_ZONE": ["UTC", "Europe/Paris", "America/Argentina/Buenos_Aires"],
     "USE_POSTGRES": ["true", "false"],

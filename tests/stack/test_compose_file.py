@@ -162,11 +162,27 @@ def test_app_services_read_secrets_from_files_and_show_none_in_their_environment
     assert environment["CELERY_BROKER_URL"].startswith("amqp://${RABBITMQ_USER:?set RABBITMQ_USER in .env}@")
 
 
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_log_json_lines_named_after_their_service(name):
+    # JSON in the stack unless .env says otherwise; each line names the service (docs/operations.md).
+    environment = SERVICES[name]["environment"]
+    assert environment["LOG_FORMAT"] == "${LOG_FORMAT:-json}"
+    assert environment["LOG_SERVICE"] == name
+
+
 def test_forwarded_headers_are_decided_by_nginx_and_believed_from_it_only():
     assert not re.search(r"--forwarded-allow-ips\s+['\"]?\*", (REPO / "server/docker/start-web").read_text())
     nginx = (REPO / "nginx/conf.d/default.conf").read_text()
     assert "X-Forwarded-Proto $forwarded_proto" in nginx
     assert "X-Forwarded-Proto $http_x_forwarded_proto" not in nginx
+
+
+def test_the_request_id_is_decided_by_nginx_and_sent_to_django_and_flower():
+    # A client's own X-Request-Id never reaches the logs as is: only nginx's map reads it.
+    nginx = (REPO / "nginx/conf.d/default.conf").read_text()
+    assert nginx.count("proxy_set_header X-Request-Id $fbrain_request_id;") == 2
+    assert nginx.count("$http_x_request_id") == 1
+    assert "access_log /var/log/nginx/access.log fbrain_json;" in nginx
 
 
 def test_the_development_bind_mount_is_not_in_the_production_file():

@@ -263,6 +263,63 @@ def test_worker_logs_show_the_task_lines(stack):
     assert "Task weather.tasks.fetch_weather_for_city[" in logs and "succeeded in" in logs
 
 
+def json_log_lines(stack, service: str) -> tuple[list[dict], list[str]]:
+    """A service's output as `docker compose logs` shows it: its JSON objects, and its other lines."""
+    out = stack.compose("logs", "--no-color", "--no-log-prefix", service).stdout
+    objects, others = [], []
+    for line in filter(str.strip, out.splitlines()):
+        try:
+            objects.append(json.loads(line))
+        except ValueError:
+            others.append(line)
+    return objects, others
+
+
+def test_the_logs_are_json_lines_and_one_id_finds_a_refresh_at_nginx_web_and_worker(stack):
+    city = stack.http(
+        "POST", "/api/cities/", {"name": "Greptown", "country": "FR", "latitude": 45.76, "longitude": 4.84}
+    ).json()
+    queued = stack.http("POST", f"/api/cities/{city['id']}/refresh/")
+    task_id, request_id = queued.json()["task_id"], queued.headers["X-Request-Id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)  # nginx's $request_id
+    wait_for(
+        lambda: stack.http("GET", f"/api/tasks/{task_id}/").json()["state"] == "SUCCESS",
+        timeout=60, what="the refresh task",
+    )  # fmt: skip
+
+    # Every line of the workers is a JSON object with the common fields, but for Celery's own
+    # notices to a terminal ("worker: Warm shutdown (MainProcess)", of a replaced container).
+    worker = wait_for(
+        lambda: (
+            (found := json_log_lines(stack, "celery"))
+            and any(e.get("task_id") == task_id and "succeeded in" in e["message"] for e in found[0])
+            and found
+        ),
+        timeout=30, what="the worker's line saying the task succeeded",
+    )  # fmt: skip
+    objects, others = worker
+    assert [line for line in others if not line.startswith("worker: ")] == []
+    assert all({"time", "level", "service", "logger", "message"} <= set(entry) for entry in objects)
+    about_task = [entry for entry in objects if entry.get("task_id") == task_id]
+    assert {entry["task_name"] for entry in about_task} == {"weather.tasks.fetch_weather_for_city"}
+    assert {entry["service"] for entry in about_task} == {"celery"}
+    fetched = [entry for entry in about_task if entry["message"].startswith("Fetched weather for Greptown")]
+    assert fetched and fetched[0]["request_id"] == request_id
+
+    # The web side: the request that queued it logged the task id, with the same request id.
+    web, _ = json_log_lines(stack, "web")
+    assert [entry["request_id"] for entry in web if entry.get("task_id") == task_id] == [request_id]
+    access = [
+        entry
+        for entry in web
+        if entry["logger"] == "gunicorn.access" and entry.get("request_id") == request_id
+    ]
+    assert access and access[0]["status"] == 202
+    # And nginx's access log, in JSON too.
+    nginx, _ = json_log_lines(stack, "nginx")
+    assert [entry["status"] for entry in nginx if entry.get("request_id") == request_id] == [202]
+
+
 def test_beat_runs_a_schedule_changed_in_the_database_without_restart(stack):
     started = stack.containers("beat")[0]["CreatedAt"]
     stack.django(

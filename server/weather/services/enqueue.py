@@ -27,6 +27,7 @@ def task_enqueue_on_commit(
     *,
     task_id: str | None = None,
     on_broker_error: Callable[[str], None] | None = None,
+    run_id: int | None = None,
 ) -> str:
     """Publish `signature` once the current transaction commits; return its task id at once.
 
@@ -34,6 +35,9 @@ def task_enqueue_on_commit(
     result row is written first, so `GET /api/tasks/<id>/` knows the task before a worker takes
     it. When the broker cannot take the message the row is marked FAILURE, `on_broker_error` is
     called with the reason, and UnavailableError tells the caller that nothing was queued.
+
+    A queued task is logged with its id (and its run's), so that one grep finds the request that
+    queued it and the worker's lines about it (docs/operations.md, "Logs").
     """
     task_id = task_id or str(uuid.uuid4())
 
@@ -50,6 +54,12 @@ def task_enqueue_on_commit(
             raise UnavailableError(
                 "The task queue is unreachable; nothing was queued. Try again shortly."
             ) from exc
+        context = {"task_id": task_id, "task_name": signature.task}
+        if run_id is not None:
+            context["run_id"] = run_id
+        logger.info(
+            "Queued %s[%s]%s", signature.task, task_id, f" for run {run_id}" if run_id else "", extra=context
+        )
 
     transaction.on_commit(publish)
     return task_id
