@@ -1,26 +1,30 @@
-"""`make backup` and `make restore` on the shared stack, after every other test (they destroy it):
-the stack with the cities, readings, runs and schedules the other tests left, and more, is backed up
-while it runs, destroyed with `docker compose down -v`, restored, and every table holds the same rows;
-a dump of an older schema restored into a running stack of newer code is migrated forward. Prints
-the backup and restore times it measured."""
+"""`make backup` and `make restore` on the shared stack, after every other test (they destroy it).
+
+The stack keeps working through the test (refreshes, deferred batches, beat), so the reference is
+the dump itself, read back into a scratch database: the backup holds what the test put in, and after
+`docker compose down -v` and `make restore` every table holds exactly the dump's rows. A dump of an
+older schema restored into a running stack of newer code is migrated forward. Prints the backup and
+restore times it measured."""
 
 import json
 import re
+import subprocess
 import time
 
 import pytest
 
-from tests.polling import wait_for
 from tests.stack.stack import REPO, Stack
 
 # Beat rewrites its schedule's rows each time it starts (django-celery-beat's `date_changed`, and
 # `last_update` of its change marker) and each time it sends one (`last_run_at`, `total_run_count`):
 # a restored stack starts beat again, so these columns differ.
 RESTARTED_BY_BEAT = ("date_changed", "last_update", "last_run_at", "total_run_count")
-# The stack keeps running through the test: a task result finished after `before` was read (a
-# scheduled task at hh:30, say) is not part of the comparison, on either side.
-RESULTS = "django_celery_results_taskresult"
 READINGS = 100_000
+SCRATCH = "fbrain_backup_check"
+SEEDED_READINGS = (
+    "SELECT count(*), md5(string_agg(w::text, ',' ORDER BY w.id)) FROM weather_weatherdata w "
+    "WHERE source = 'backup-test'"
+)
 
 A_SCHEDULE_OF_ITS_OWN = """
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
@@ -31,48 +35,55 @@ print('ok')
 """
 
 
-def table_checksums(stack: Stack, results_until: str) -> dict[str, str]:
-    """Row count and an md5 of every row's content, per table of the app's database (task results
-    finished until `results_until`, a PostgreSQL timestamp)."""
-    tables = stack.sql(
+def psql(stack: Stack, query: str, *, database: str = "fbrain", user: str = "fbrain") -> str:
+    # On stdin, inside the db container (the superuser logs in through its socket only).
+    return stack.compose(
+        "exec", "-T", "db", "psql", "-U", user, "-d", database, "-tAq", "-v", "ON_ERROR_STOP=1", input=query
+    ).stdout.strip()  # fmt: skip
+
+
+def table_checksums(stack: Stack, *, database: str = "fbrain", user: str = "fbrain") -> dict[str, str]:
+    """Row count and an md5 of every row's content, per table of a database."""
+    tables = psql(
+        stack,
         "SELECT table_name FROM information_schema.tables "
-        "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"
-    ).split()
+        "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name",
+        database=database, user=user,
+    ).split()  # fmt: skip
     volatile = "".join(f" - '{column}'" for column in RESTARTED_BY_BEAT)
     row = f"(to_jsonb(t){volatile})::text"
     query = " UNION ALL ".join(
         f"SELECT '{name}', count(*), md5(coalesce(string_agg({row}, ',' ORDER BY {row}), ''))"
-        f' FROM "{name}" t' + (f" WHERE date_done <= '{results_until}'" if name == RESULTS else "")
+        f' FROM "{name}" t'
         for name in tables
     )
-    return {line.split("|", 1)[0]: line.split("|", 1)[1] for line in stack.sql(query).splitlines()}
+    lines = psql(stack, query, database=database, user=user).splitlines()
+    return {line.split("|", 1)[0]: line.split("|", 1)[1] for line in lines}
 
 
-def settled(stack: Stack) -> str:
-    """Wait until the task results stop changing (the refresh's last results land after its run
-    closes, and the earlier tests may have left tasks under way); returns the time then."""
-    # A PENDING row may stay for good (a message in a dead-letter queue): unchanged is what counts.
-    query = f"SELECT count(*), max(date_done) FROM {RESULTS}"
-    seen: list[str] = []
+def dump_checksums(stack: Stack, folder: str) -> tuple[dict[str, str], str]:
+    """table_checksums of a backup's dump, restored into a scratch database beside the app's, and
+    the seeded readings' count and checksum in it."""
+    admin = ("exec", "-T", "db")
+    stack.compose(
+        *admin, "sh", "-c", f"dropdb -U postgres --if-exists {SCRATCH} && createdb -U postgres {SCRATCH}"
+    )
+    try:
+        subprocess.run(
+            stack.compose_args(*admin, "pg_restore", "-U", "postgres", "--no-owner", "-e", "-d", SCRATCH),
+            input=(stack.directory / folder / "postgres.dump").read_bytes(), capture_output=True, check=True,
+            timeout=600,
+        )  # fmt: skip
+        readings = psql(stack, SEEDED_READINGS, database=SCRATCH, user="postgres")
+        return table_checksums(stack, database=SCRATCH, user="postgres"), readings
+    finally:
+        stack.compose(*admin, "dropdb", "-U", "postgres", "--if-exists", SCRATCH)
 
-    def unchanged_for_10_s() -> bool:
-        seen.append(stack.sql(query))
-        return len(seen) >= 3 and len(set(seen[-3:])) == 1
 
-    wait_for(unchanged_for_10_s, timeout=300, interval=5, what="the task results to settle")
-    return stack.sql("SELECT now()")
-
-
-def seeded(stack: Stack) -> None:
-    """Cities (SEED_CITIES), a refresh run with its readings and task results, a schedule of its own,
-    and 100,000 more readings inserted by one statement."""
-    queued = stack.compose("exec", "-T", "web", "python", "manage.py", "refresh_weather").stdout
-    run_id = int(queued.split("run ")[1].split()[0])
-    state = f"SELECT state FROM weather_pipelinerun WHERE id = {run_id}"
-    wait_for(
-        lambda: stack.sql(state) in ("success", "partial"),
-        timeout=300, interval=2, what="the refresh run to close",
-    )  # fmt: skip
+def seeded(stack: Stack) -> str:
+    """A refresh under way, a schedule of its own and 100,000 more readings inserted by one
+    statement, beside what the earlier tests left; returns the readings' count and checksum."""
+    stack.compose("exec", "-T", "web", "python", "manage.py", "refresh_weather")
     assert stack.django(A_SCHEDULE_OF_ITS_OWN) == "ok"
     stack.sql(
         "INSERT INTO weather_weatherdata (city_id, observed_at, temperature, humidity, pressure, wind_speed,"
@@ -81,7 +92,9 @@ def seeded(stack: Stack) -> None:
         " g % 100, 1000 + g % 30, g % 50, g % 360, g % 4, 'backup-test', now() "
         "FROM (SELECT id FROM weather_city ORDER BY id LIMIT 100) c CROSS JOIN generate_series(1, 1000) g"
     )
-    assert int(stack.sql("SELECT count(*) FROM weather_weatherdata WHERE source = 'backup-test'")) == READINGS
+    readings = stack.sql(SEEDED_READINGS)
+    assert readings.startswith(f"{READINGS}|"), readings
+    return readings
 
 
 def backup(stack: Stack) -> tuple[str, float]:
@@ -97,21 +110,27 @@ def backup(stack: Stack) -> tuple[str, float]:
 
 @pytest.mark.destroys_stack
 def test_a_backup_restores_every_row_after_down_v_and_an_older_schema_is_migrated(stack):
-    seeded(stack)
-    cutoff = settled(stack)
-    before = table_checksums(stack, cutoff)
+    readings = seeded(stack)
     folder, backup_took = backup(stack)
+    dumped, dumped_readings = dump_checksums(stack, folder)
+    # The dump holds what the test put in, beside what the earlier tests left.
+    assert dumped_readings == readings
+    assert int(dumped["django_celery_beat_periodictask"].split("|")[0]) >= 4
+    assert int(dumped["weather_pipelinerun"].split("|")[0]) >= 1
+
     # The restore says what it replaces and changes nothing unless told yes.
+    database = "SELECT oid FROM pg_database WHERE datname = 'fbrain'"
+    oid = stack.sql(database)
     refused = stack.run(f"make restore FILE={folder}", input="no\n", check=False)
     assert refused.returncode != 0 and "REPLACE the PostgreSQL database" in refused.stdout
-    assert table_checksums(stack, cutoff) == before
+    assert (stack.sql(database), stack.sql(SEEDED_READINGS)) == (oid, readings)
 
     stack.run("docker compose down -v")
     began = time.monotonic()
     stack.run(f"make restore FILE={folder} CONFIRM=yes")
     restore_took = time.monotonic() - began
-    after = table_checksums(stack, cutoff)
-    assert {name: after.get(name) for name in before} == before
+    assert table_checksums(stack) == dumped
+    assert stack.sql(SEEDED_READINGS) == readings
     assert stack.http("GET", "/api/cities/?page_size=1").status == 200
 
     # A dump taken at an older schema (weather's last migration undone), restored into this
@@ -123,7 +142,7 @@ def test_a_backup_restores_every_row_after_down_v_and_an_older_schema_is_migrate
     stack.run(f"make restore FILE={old_folder} CONFIRM=yes")
     plan = stack.compose("exec", "-T", "web", "python", "manage.py", "showmigrations").stdout
     assert "[X] 0002_etlrow_dedup_key" in plan and "[ ]" not in plan
-    assert table_checksums(stack, cutoff)["weather_weatherdata"] == before["weather_weatherdata"]
+    assert stack.sql(SEEDED_READINGS) == readings
     dump_mib = (stack.directory / folder / "postgres.dump").stat().st_size / 2**20
     figures = f"backup {backup_took:.0f} s, restore {restore_took:.0f} s, dump {dump_mib:.1f} MiB"
     (REPO / "build").mkdir(exist_ok=True)
