@@ -124,6 +124,7 @@ EDGES = {
     "ETL_MAX_LINE_BYTES": ["256", "131072"],
     "ETL_MAX_SECONDS": ["1", "550"],
     "ETL_STAGING_MAX_AGE_HOURS": ["1", "720"],
+    "DEPENDENCIES_WAIT_SECONDS": ["0", "300", "3600"],
 }
 # What the settings need alongside an edge: CELERY_TASK_TIME_LIMIT must stay above the soft limit;
 # a batch may not cost more than a quota window allows: 1,000 cities need a paid plan's minute.
