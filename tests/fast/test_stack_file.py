@@ -190,3 +190,9 @@ def test_an_app_image_must_be_named_for_swarm(rendered):
     assert result.returncode != 0
     assert "set APP_IMAGE to the app image's name in a registry every node reaches" in result.stderr
     assert not (folder / "build/swarm/other.yml").exists()
+
+
+def test_every_variable_the_stack_file_reads_is_documented_in_env_example():
+    referenced = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)", (REPO / "docker-stack.yml").read_text()))
+    documented = set(re.findall(r"^#? ?([A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.M))
+    assert referenced and referenced - documented == set()
