@@ -14,6 +14,8 @@ logger = logging.getLogger("task_queue.dependencies")
 
 class Command(BaseCommand):
     help = "Wait until the database, the schema and the broker are ready; fail after the bound."
+    # Cheap and quiet on every container start: Django's system checks are the other commands' job.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument(
