@@ -9,9 +9,10 @@ Docker 28:
 - `depends_on` with conditions: refused ("must be a list", docker/cli#3880); Swarm has no start order
   at all, so the app's start scripts wait for the database, the broker and the schema instead
   (`manage.py wait_for_dependencies`);
-- `build`, `container_name`, `restart`: ignored by Swarm (images come from a registry; names are
-  Swarm's; docker-stack.yml's restart_policy replaces `restart`), removed so the rendered file shows
-  only what applies;
+- `build`, `container_name`, `restart`, `security_opt`: ignored by Swarm (docker/cli's
+  UnsupportedProperties: images come from a registry, names are Swarm's, docker-stack.yml's
+  restart_policy replaces `restart`; a service has no `no-new-privileges` option, so each node's
+  daemon must set it: docs/swarm.md), removed so the rendered file shows only what applies;
 - `x-` extension fields: docker-compose.yml's anchors, already resolved into each service;
 - a relative `env_file`: made absolute, so the rendered file deploys from any folder;
 - `deploy.resources.limits.pids` from a variable: the stack loader does not turn the interpolated
@@ -27,7 +28,7 @@ from pathlib import Path
 import yaml
 
 COMPOSE_ONLY_TOP = ("name",)
-COMPOSE_ONLY_SERVICE = ("depends_on", "build", "container_name", "restart")
+COMPOSE_ONLY_SERVICE = ("depends_on", "build", "container_name", "restart", "security_opt")
 PIDS_VARIABLE = "CONTAINER_PIDS_LIMIT"
 PIDS_DEFAULT = 512
 

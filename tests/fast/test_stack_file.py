@@ -155,7 +155,7 @@ def test_docker_stack_config_renders_the_merged_file(rendered):
     )
     for name, service in stack["services"].items():
         # What Swarm refuses or ignores is gone; the hardening and the limits are kept.
-        assert not {"depends_on", "build", "container_name", "restart"} & set(service), name
+        assert not {"depends_on", "build", "container_name", "restart", "security_opt"} & set(service), name
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
         assert service["deploy"]["resources"]["limits"]["pids"] == 256, name
         assert service["networks"].keys() == set(SERVICES[name]["networks"]), name
