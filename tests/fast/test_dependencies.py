@@ -188,11 +188,17 @@ def test_it_returns_as_soon_as_the_last_dependency_comes(monkeypatch):
     assert reports == ["waiting (0 s of 300 s): db down", "waiting (5 s of 300 s): db down"]
 
 
-@pytest.mark.parametrize("script", ["start-web", "start-worker", "start-beat", "start-flower"])
+ONLY = {"start-flower": "--checks broker", "migrate": "--checks database"}
+
+
+@pytest.mark.parametrize("script", ["start-web", "start-worker", "start-beat", "start-flower", "migrate"])
 def test_every_start_script_waits_before_it_starts_its_process(script):
     text = (SERVER / "docker" / script).read_text()
     wait = text.index("\nwait_for_dependencies")
-    start = text.index("exec ") if script != "start-worker" else text.index("celery -A server_config")
-    assert 'source "${BASH_SOURCE[0]%/*}/wait-for-dependencies"' in text and wait < start
-    assert ("--checks broker" in text[wait : wait + 60]) == (script == "start-flower")
+    starts = {"start-worker": "celery -A server_config", "migrate": "manage.py migrate"}
+    assert 'source "${BASH_SOURCE[0]%/*}/wait-for-dependencies"' in text
+    assert wait < text.index(starts.get(script, "exec "))
+    # Flower has no database password, migrate no broker password: each waits for what it uses.
+    expected = " ".join(["wait_for_dependencies", *([ONLY[script]] if script in ONLY else [])])
+    assert text[wait + 1 :].splitlines()[0] == expected
     assert "docker/wait-for-dependencies" in (SERVER / "Dockerfile").read_text()
