@@ -23,6 +23,7 @@ unset DJANGO_SECRET_KEY POSTGRES_PASSWORD RABBITMQ_PASSWORD FLOWER_PASSWORD
 
 mkdir -p "$(dirname "$out")"
 # A failed render leaves the previous file in place, never a half-written one.
+trap 'rm -f "$out.partial"' EXIT
 "$python" scripts/swarm/compose_for_swarm.py docker-compose.yml \
   | docker stack config -c - -c docker-stack.yml >"$out.partial"
 mv "$out.partial" "$out"
