@@ -236,6 +236,11 @@ screenshots: e2e ## Refresh the README's pictures from the first-hour scenario's
 	mkdir -p docs/images
 	cp build/e2e/dashboard.png build/e2e/flower.png docs/images/
 
+##@ Swarm (docs/swarm.md)
+.PHONY: stack-config
+stack-config: check-env secrets venv ## Render build/swarm/stack.yml for `docker stack deploy`: docker-compose.yml + docker-stack.yml
+	PYTHON=$(BIN)/python scripts/swarm/stack-config.sh build/swarm/stack.yml
+
 ##@ Benchmarks
 .PHONY: bench-tools
 bench-tools: ## Install wrk and nginx for the benchmarks

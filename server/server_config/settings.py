@@ -334,6 +334,8 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("WORKER_MAX_MEMORY_PER_CHILD", 1_04
 # The worker's consumer touches this file while it consumes (task_queue/liveness.py); start-worker
 # kills the worker once the file is stale, so that the container is replaced.
 WORKER_LIVENESS_FILE = env_str("WORKER_LIVENESS_FILE", "/tmp/celery-worker-alive")  # noqa: S108
+# How long a start script waits for the database, the schema and the broker (task_queue/dependencies.py).
+DEPENDENCIES_WAIT_SECONDS = env_int("DEPENDENCIES_WAIT_SECONDS", 300, minimum=0, maximum=3600)
 
 CELERY_BEAT_SCHEDULER = "server_config.beat:LivenessDatabaseScheduler"
 BEAT_LIVENESS_FILE = env_str("BEAT_LIVENESS_FILE", "/tmp/celerybeat-alive")  # noqa: S108

@@ -1,0 +1,80 @@
+"""docker-compose.yml as `docker stack deploy` accepts it, on standard output.
+
+docker-compose.yml stays the one description of the stack; this removes only what Docker's stack
+loader (docker/cli's Compose v3 schema) refuses or ignores, checked with `docker stack config` on
+Docker 28:
+
+- top-level `name`: refused ("Additional property name is not allowed"); the stack's name is the
+  argument of `docker stack deploy`;
+- `depends_on` with conditions: refused ("must be a list", docker/cli#3880); Swarm has no start order
+  at all, so the app's start scripts wait for the database, the broker and the schema instead
+  (`manage.py wait_for_dependencies`);
+- `build`, `container_name`, `restart`, `security_opt`: ignored by Swarm (docker/cli's
+  UnsupportedProperties: images come from a registry, names are Swarm's, docker-stack.yml's
+  restart_policy replaces `restart`; a service has no `no-new-privileges` option, so each node's
+  daemon must set it: docs/swarm.md), removed so the rendered file shows only what applies;
+- `x-` extension fields: docker-compose.yml's anchors, already resolved into each service;
+- a relative `env_file`: made absolute, so the rendered file deploys from any folder;
+- `deploy.resources.limits.pids` from a variable: the stack loader does not turn the interpolated
+  string into a number ("must be a integer"), so CONTAINER_PIDS_LIMIT is read here.
+
+Usage: python scripts/swarm/compose_for_swarm.py [docker-compose.yml] > swarm-base.yml
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+COMPOSE_ONLY_TOP = ("name",)
+COMPOSE_ONLY_SERVICE = ("depends_on", "build", "container_name", "restart", "security_opt")
+PIDS_VARIABLE = "CONTAINER_PIDS_LIMIT"
+PIDS_DEFAULT = 512
+
+
+class _NoAliases(yaml.SafeDumper):
+    """Write each service in full: the anchors of docker-compose.yml are resolved, not re-invented."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def pids_limit() -> int:
+    raw = os.environ.get(PIDS_VARIABLE, "").strip() or str(PIDS_DEFAULT)
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"{PIDS_VARIABLE}={raw!r} is not a positive integer.")
+    return int(raw)
+
+
+def for_swarm(compose: dict, pids: int, folder: Path) -> dict:
+    stack = {
+        key: value
+        for key, value in compose.items()
+        if key not in COMPOSE_ONLY_TOP and not key.startswith("x-")
+    }
+    services = {}
+    for name, service in compose["services"].items():
+        service = {key: value for key, value in service.items() if key not in COMPOSE_ONLY_SERVICE}
+        if "env_file" in service:
+            files = [service["env_file"]] if isinstance(service["env_file"], str) else service["env_file"]
+            service["env_file"] = [str((folder / file).resolve()) for file in files]
+        limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+        if str(limits.get("pids", "")).startswith("${" + PIDS_VARIABLE):
+            service["deploy"] = {
+                **service["deploy"],
+                "resources": {**service["deploy"]["resources"], "limits": {**limits, "pids": pids}},
+            }
+        services[name] = service
+    stack["services"] = services
+    return stack
+
+
+def main(argv: list[str]) -> None:
+    path = Path(argv[1] if len(argv) > 1 else "docker-compose.yml")
+    compose = yaml.safe_load(path.read_text())
+    yaml.dump(for_swarm(compose, pids_limit(), path.parent), sys.stdout, Dumper=_NoAliases, sort_keys=False)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
