@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first and last: requests' metrics
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -61,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "server_config.urls"
@@ -337,6 +339,8 @@ WORKER_LIVENESS_FILE = env_str("WORKER_LIVENESS_FILE", "/tmp/celery-worker-alive
 
 CELERY_BEAT_SCHEDULER = "server_config.beat:LivenessDatabaseScheduler"
 BEAT_LIVENESS_FILE = env_str("BEAT_LIVENESS_FILE", "/tmp/celerybeat-alive")  # noqa: S108
+# Beat's Prometheus endpoint (observability/beat.py), for the monitoring profile; 0: none (make dev).
+BEAT_METRICS_PORT = env_int("BEAT_METRICS_PORT", 0, minimum=0, maximum=65535)
 # The periodic tasks, declared in one place: server_config/schedule.py.
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 
