@@ -3,6 +3,8 @@ of workers, tasks, broker and web are there after a refresh, the metrics paths a
 nginx, and stopping the workers fires WorkerDown through Prometheus's API. Tests run in file order
 on one stack; the last one stops the workers."""
 
+import json
+import subprocess
 import time
 
 from tests.polling import wait_for
@@ -21,6 +23,18 @@ def test_prometheus_is_up_and_scrapes_every_target(stack, prometheus):
     rules = prometheus.get("/api/v1/rules")["groups"]
     names = {rule["name"] for group in rules for rule in group["rules"]}
     assert {"WorkerDown", "BeatSilent", "DeadLettersPresent", "OpenMeteoErrors"} <= names
+
+
+def test_prometheus_is_hardened_like_the_other_services(stack):
+    container = stack.compose("ps", "-q", "prometheus").stdout.split()[0]
+    out = subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True)
+    inspected = json.loads(out.stdout)[0]
+    host = inspected["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert host["ReadonlyRootfs"] is True and "no-new-privileges:true" in host["SecurityOpt"]
+    assert inspected["Config"]["User"] == "65534:65534"
+    assert {b["HostIp"] for b in host["PortBindings"]["9090/tcp"]} == {"127.0.0.1"}
+    assert stack.compose("exec", "-T", "prometheus", "touch", "/etc/written", check=False).returncode != 0
 
 
 def test_the_metrics_paths_are_refused_through_nginx(stack):
