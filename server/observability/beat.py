@@ -6,9 +6,12 @@ same fact to Prometheus. A frozen beat stops answering scrapes (`up` falls to 0)
 is stuck answers with a tick time that grows old. Either way the BeatSilent alert fires.
 """
 
+import functools
 import logging
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+from observability.publishing import TASKS_SENT, tasks_sent_count
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,9 @@ class BeatMetrics:
             "1 when this beat holds the scheduler lock and sends the periodic tasks, 0 on standby.",
             registry=self.registry,
         )
+        # The periodic tasks beat sends, by name.
+        self.registry.register(TASKS_SENT)
+        tasks_sent_count()
         if port:
             try:
                 start_http_server(port, registry=self.registry)
@@ -37,3 +43,10 @@ class BeatMetrics:
     def ticked(self, *, lock_held: bool) -> None:
         self.last_tick.set_to_current_time()
         self.lock_held.set(1 if lock_held else 0)
+
+
+@functools.cache
+def beat_metrics(*, port: int) -> BeatMetrics:
+    """The process's one BeatMetrics: `celery beat` builds a second scheduler for its start-up banner
+    (celery/apps/beat.py, startup_info), and the endpoint must show the ticks of the one that runs."""
+    return BeatMetrics(port=port)

@@ -19,6 +19,7 @@ from django.db import close_old_connections
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from observability.collectors import PipelineCollector
+from observability.publishing import tasks_sent_count
 
 METRICS_PATH = "/metrics"
 _PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED")
@@ -41,6 +42,7 @@ def metrics_text() -> bytes:
 
 def with_metrics_endpoint(app: Callable) -> Callable:
     """Wraps the WSGI application: GET /metrics from a direct peer answers the metrics."""
+    tasks_sent_count()
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != METRICS_PATH:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from observability.beat import BeatMetrics
+from observability.beat import beat_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class LivenessDatabaseScheduler(DatabaseScheduler):
 
     def __init__(self, *args, **kwargs):
         self.lock = SchedulerLock()
-        self.metrics = BeatMetrics(port=settings.BEAT_METRICS_PORT)
+        self.metrics = beat_metrics(port=settings.BEAT_METRICS_PORT)
         super().__init__(*args, **kwargs)
 
     def tick(self, *args, **kwargs):

@@ -167,16 +167,31 @@ def test_beat_serves_its_last_tick_and_whether_it_holds_the_lock():
     assert "fbrain_beat_scheduler_lock_held 1.0" in body
 
 
+def test_web_and_beat_count_the_tasks_they_send(transactional_db):
+    from celery.signals import after_task_publish
+
+    metrics = BeatMetrics(port=0)
+    name = "weather.tasks.metrics_probe"
+    after_task_publish.send(sender=name, headers={"task": name}, body=(), exchange="", routing_key="celery")
+    after_task_publish.send(sender=name, headers={"task": name}, body=(), exchange="", routing_key="celery")
+    assert metrics.registry.get_sample_value("fbrain_celery_tasks_sent_total", {"task": name}) == 2
+    assert f'fbrain_celery_tasks_sent_total{{task="{name}"}} 2.0' in wsgi_get("/metrics")[1]
+
+
 def test_beat_records_each_tick(transactional_db):
     from server_config.beat import LivenessDatabaseScheduler
     from server_config.celery import app
 
+    # `celery beat` builds a scheduler for its banner, then the one that runs: both share one endpoint.
+    banner = LivenessDatabaseScheduler(app=app, lazy=True)
     scheduler = LivenessDatabaseScheduler(app=app, lazy=False)
     try:
         scheduler.tick()
+        assert banner.metrics is scheduler.metrics
         assert abs(scheduler.metrics.last_tick._value.get() - time.time()) < 5
     finally:
         scheduler.lock.release()
+        banner.lock.release()
 
 
 @pytest.mark.parametrize("alert", ALERTS)
