@@ -48,7 +48,7 @@ format: venv ## Format with ruff
 test: lint test-fast test-compose test-security test-faults ## Run every tier: lint, fast, Compose and first hour, security, faults
 
 .PHONY: test-fast
-test-fast: venv ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
+test-fast: venv promtool ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
 	$(BIN)/pytest --ds=tests.fast.settings -m "not large" tests/fast
 
 ##@ Stack (Docker Compose)
@@ -90,7 +90,9 @@ up: check-env secrets build ## Build, start, wait until every service is healthy
 	@set -a; source .env; set +a; \
 	echo; echo "F_BRAIN is up:"; \
 	echo "  dashboard  $(URL)/"; echo "  API        $(URL)/api/cities/"; \
-	echo "  admin      $(URL)/admin/   (make createsuperuser)"; echo "  Flower     $(URL)/flower/   (FLOWER_USER / $(FBRAIN_SECRETS_DIR)/flower_password)"
+	echo "  admin      $(URL)/admin/   (make createsuperuser)"; echo "  Flower     $(URL)/flower/   (FLOWER_USER / $(FBRAIN_SECRETS_DIR)/flower_password)"; \
+	if [[ ",$${COMPOSE_PROFILES:-}," == *,monitoring,* ]]; then \
+	  echo "  Prometheus http://127.0.0.1:$${PROMETHEUS_PORT:-9090}/   (this host only)"; fi
 
 .PHONY: down
 down: ## Stop and remove the containers (volumes are kept; add -v by hand to drop them)
@@ -210,6 +212,15 @@ test-compose: venv standins chromium ## Compose and first-hour tiers on one stac
 .PHONY: test-stack
 test-stack: venv standins ## Compose tier: start the stack as the README says, drive it through nginx
 	$(BIN)/pytest -p no:django tests/stack
+
+# Not yet in `make test`: a stack of its own with the monitoring profile, about 5 minutes.
+.PHONY: test-monitoring
+test-monitoring: venv standins ## Monitoring profile live: every target scraped, WorkerDown fires when the workers stop
+	$(BIN)/pytest -p no:django -s tests/monitoring
+
+.PHONY: promtool
+promtool: ## Install Debian's prometheus package for promtool (the alert rules' unit tests)
+	scripts/install/ensure-commands.sh promtool=prometheus
 
 .PHONY: chromium
 chromium: ## Install Debian's Chromium for the first-hour tier's browser

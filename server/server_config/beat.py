@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from observability.beat import beat_metrics
+
 logger = logging.getLogger(__name__)
 
 LOCK_KEY = zlib.crc32(b"fbrain:celery-beat")
@@ -72,10 +74,13 @@ class LivenessDatabaseScheduler(DatabaseScheduler):
 
     def __init__(self, *args, **kwargs):
         self.lock = SchedulerLock()
+        self.metrics = beat_metrics(port=settings.BEAT_METRICS_PORT)
         super().__init__(*args, **kwargs)
 
     def tick(self, *args, **kwargs):
         Path(settings.BEAT_LIVENESS_FILE).touch()
-        if not self.lock.held():
+        held = self.lock.held()
+        self.metrics.ticked(lock_held=held)
+        if not held:
             return self.max_interval
         return super().tick(*args, **kwargs)

@@ -20,6 +20,7 @@ from server_config.env import (
     env_str,
     env_url,
 )
+from server_config.openapi import OPENAPI_SETTINGS
 from server_config.schedule import BEAT_SCHEDULE
 from task_queue.queues import task_queue
 
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "logs.middleware.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first and last: requests' metrics
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -64,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "server_config.urls"
@@ -194,16 +197,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "weather.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-SPECTACULAR_SETTINGS = {
-    "TITLE": "F_BRAIN weather pipeline API",
-    "DESCRIPTION": (
-        "Cities, their weather observations, and the Celery pipeline that fetches them. Changes need "
-        "an account: `Authorization: Token <key>` (or `Bearer <key>`) for scripts, the session and "
-        "its CSRF token in a browser. Runs, tasks and imports are for staff."
-    ),
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-}
+SPECTACULAR_SETTINGS = OPENAPI_SETTINGS
 
 # Logs (logs/, docs/operations.md "Logs"): JSON lines in the Compose stack, text under `make dev`.
 LOG_FORMAT = env_choice("LOG_FORMAT", "text", choices=LOG_FORMATS)
@@ -339,6 +333,8 @@ DEPENDENCIES_WAIT_SECONDS = env_int("DEPENDENCIES_WAIT_SECONDS", 300, minimum=0,
 
 CELERY_BEAT_SCHEDULER = "server_config.beat:LivenessDatabaseScheduler"
 BEAT_LIVENESS_FILE = env_str("BEAT_LIVENESS_FILE", "/tmp/celerybeat-alive")  # noqa: S108
+# Beat's Prometheus endpoint (observability/beat.py), for the monitoring profile; 0: none (make dev).
+BEAT_METRICS_PORT = env_int("BEAT_METRICS_PORT", 0, minimum=0, maximum=65535)
 # The periodic tasks, declared in one place: server_config/schedule.py.
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 

@@ -125,6 +125,7 @@ EDGES = {
     "ETL_MAX_SECONDS": ["1", "550"],
     "ETL_STAGING_MAX_AGE_HOURS": ["1", "720"],
     "DEPENDENCIES_WAIT_SECONDS": ["0", "300", "3600"],
+    "BEAT_METRICS_PORT": ["0", "9100", "65535"],
 }
 # What the settings need alongside an edge: CELERY_TASK_TIME_LIMIT must stay above the soft limit;
 # a batch may not cost more than a quota window allows: 1,000 cities need a paid plan's minute.
@@ -138,7 +139,7 @@ SECRETS = {
 }  # fmt: skip
 # Read by the stack around Django (Compose, start scripts, nginx, make): checked by the Compose tier.
 NOT_DJANGO = re.compile(
-    r"(RABBITMQ|FLOWER|GUNICORN|NGINX|COMPOSE)_.*|.*_IMAGE|SEED_CITIES|WORKER_CONCURRENCY|WORKER_LIVENESS_MAX_AGE"
+    r"(RABBITMQ|FLOWER|GUNICORN|NGINX|COMPOSE|PROMETHEUS)_.*|.*_IMAGE|SEED_CITIES|WORKER_CONCURRENCY|WORKER_LIVENESS_MAX_AGE"
     r"|CELERY_REPLICAS|WEB_REPLICAS|BUILD_CA_BUNDLE|ETL_WORKER_(CONCURRENCY|REPLICAS)"
     r"|.*_MEMORY_LIMIT|LOG_MAX_(SIZE|FILE)|CONTAINER_PIDS_LIMIT|FBRAIN_SECRETS_DIR"
 )

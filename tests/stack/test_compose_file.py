@@ -43,9 +43,22 @@ def test_every_long_running_service_has_a_healthcheck(name):
     assert SERVICES[name]["healthcheck"]["test"]
 
 
-def test_only_nginx_publishes_ports():
-    assert [name for name, service in SERVICES.items() if "ports" in service] == ["nginx"]
+def test_only_nginx_publishes_ports_and_prometheus_on_loopback_only():
+    assert [name for name, service in SERVICES.items() if "ports" in service] == ["prometheus", "nginx"]
     assert SERVICES["nginx"]["ports"] == ["${NGINX_BIND:-127.0.0.1}:${NGINX_PORT:-8080}:80"]
+    # Prometheus's UI and API have no login: never on an address other hosts reach.
+    assert SERVICES["prometheus"]["ports"] == ["127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"]
+
+
+def test_prometheus_is_an_optional_profile_and_runs_as_nobody():
+    prometheus = SERVICES["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]
+    assert prometheus["image"] == "${PROMETHEUS_IMAGE:-prom/prometheus:v3.5.0}"
+    assert prometheus["user"] == "65534:65534"
+    assert "./monitoring:/etc/prometheus:ro" in prometheus["volumes"]
+    # The targets are on the backend network; nothing else of the stack needs Prometheus.
+    assert "backend" in prometheus["networks"]
+    assert not any("prometheus" in (service.get("depends_on") or {}) for service in SERVICES.values())
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -204,6 +217,8 @@ COMPOSE_EDGES = [
     ("CELERY_MEMORY_LIMIT", "256m"), ("POSTGRES_MEMORY_LIMIT", "4g"),
     ("NGINX_TRUSTED_PROXIES", "10.0.0.0/8,192.0.2.1"),
     ("ETL_WORKER_REPLICAS", "0"), ("ETL_WORKER_CONCURRENCY", "1"),
+    ("COMPOSE_PROFILES", "monitoring"), ("PROMETHEUS_PORT", "1"), ("PROMETHEUS_PORT", "65535"),
+    ("PROMETHEUS_RETENTION", "12h"), ("PROMETHEUS_MEMORY_LIMIT", "2g"),
 ]  # fmt: skip
 
 
@@ -221,3 +236,4 @@ def test_compose_accepts_an_edge_value_of_env_example(tmp_path, name, value):
     services = json.loads(result.stdout)["services"]
     if name == "CELERY_REPLICAS":
         assert services["celery"]["deploy"]["replicas"] == int(value)
+    assert ("prometheus" in services) == (name == "COMPOSE_PROFILES")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build local stand-ins for the official images no registry can give here (docker pull fails):
 # a Debian bookworm root from debootstrap (how the official debian image is made), and on it the
-# python, postgres, rabbitmq and nginx images from Debian's packages, honouring the official
+# python, postgres, rabbitmq, nginx and prometheus images from Debian's packages, honouring the official
 # images' environment variables, paths and commands. Cached: the base is made once, the rest
 # rebuilds from Docker's layer cache in seconds.
 set -o errexit -o nounset -o pipefail
@@ -35,6 +35,8 @@ build() {
 # entrypoint changes, so checkouts sharing one engine never run each other's stand-ins.
 build fbrain-standin/python:3.11-slim-bookworm python
 build fbrain-standin/postgres:15-bookworm-r2 postgres
-build fbrain-standin/rabbitmq:3.10-management-r2 rabbitmq
+# -r3: the Prometheus plugin enabled, as in the official image.
+build fbrain-standin/rabbitmq:3.10-management-r3 rabbitmq
 build fbrain-standin/nginx:1.22-bookworm-r2 nginx
+build fbrain-standin/prometheus:2.42-bookworm prometheus
 log "ready"
