@@ -45,7 +45,7 @@ format: venv ## Format with ruff
 	$(BIN)/ruff format .
 
 .PHONY: test
-test: lint test-fast test-compose test-security test-faults ## Run every tier: lint, fast, Compose and first hour, security, faults
+test: lint test-fast test-compose test-security test-monitoring test-faults ## Run every tier: lint, fast, Compose and first hour, security, monitoring, faults
 
 .PHONY: test-fast
 test-fast: venv promtool ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
@@ -213,7 +213,7 @@ test-compose: venv standins chromium ## Compose and first-hour tiers on one stac
 test-stack: venv standins ## Compose tier: start the stack as the README says, drive it through nginx
 	$(BIN)/pytest -p no:django tests/stack
 
-# Not yet in `make test`: a stack of its own with the monitoring profile, about 5 minutes.
+# A stack of its own with the monitoring profile: about 3 minutes.
 .PHONY: test-monitoring
 test-monitoring: venv standins ## Monitoring profile live: every target scraped, WorkerDown fires when the workers stop
 	$(BIN)/pytest -p no:django -s tests/monitoring
