@@ -13,6 +13,8 @@ Docker 28:
   UnsupportedProperties: images come from a registry, names are Swarm's, docker-stack.yml's
   restart_policy replaces `restart`; a service has no `no-new-privileges` option, so each node's
   daemon must set it: docs/swarm.md), removed so the rendered file shows only what applies;
+- services of an optional profile (`profiles:`, the monitoring profile): Swarm has no profiles, and
+  its Prometheus is not placed or proven on Swarm yet (docs/swarm.md), so they are left out;
 - `x-` extension fields: docker-compose.yml's anchors, already resolved into each service;
 - a relative `env_file`: made absolute, so the rendered file deploys from any folder;
 - `deploy.resources.limits.pids` from a variable: the stack loader does not turn the interpolated
@@ -55,6 +57,8 @@ def for_swarm(compose: dict, pids: int, folder: Path) -> dict:
     }
     services = {}
     for name, service in compose["services"].items():
+        if "profiles" in service:
+            continue
         service = {key: value for key, value in service.items() if key not in COMPOSE_ONLY_SERVICE}
         if "env_file" in service:
             files = [service["env_file"]] if isinstance(service["env_file"], str) else service["env_file"]

@@ -15,7 +15,9 @@ from tests.stack.test_compose_file import _UniqueKeyLoader
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 STACK = yaml.safe_load((REPO / "docker-stack.yml").read_text())
-SERVICES, SWARM = COMPOSE["services"], STACK["services"]
+# Services of an optional Compose profile (monitoring) are not deployed on Swarm yet (docs/swarm.md).
+SERVICES = {name: service for name, service in COMPOSE["services"].items() if "profiles" not in service}
+SWARM = STACK["services"]
 APP_SERVICES = ["migrate", "web", "celery", "celery-imports", "beat", "flower"]
 WORKERS = ["celery", "celery-imports"]
 STATEFUL = {"db": "fbrain.db", "rabbitmq": "fbrain.broker"}
