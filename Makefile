@@ -45,7 +45,7 @@ format: venv ## Format with ruff
 	$(BIN)/ruff format .
 
 .PHONY: test
-test: lint test-fast test-compose test-security test-monitoring test-faults ## Run every tier: lint, fast, Compose and first hour, security, monitoring, faults
+test: lint test-fast test-compose test-stacks test-faults ## Run every tier: lint, fast, Compose and first hour, security and monitoring, faults
 
 .PHONY: test-fast
 test-fast: venv promtool ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
@@ -229,6 +229,13 @@ chromium: ## Install Debian's Chromium for the first-hour tier's browser
 .PHONY: e2e
 e2e: venv standins chromium ## A new user's first hour: docs/first-hour.md run step by step, and a browser
 	$(BIN)/pytest -p no:django tests/e2e
+
+# The security and monitoring tiers side by side, each on a stack of its own: they mostly wait on
+# containers, so together they take little more than the longer one. Each tier's output is printed
+# whole when it ends.
+.PHONY: test-stacks
+test-stacks: venv standins ## Security and monitoring tiers at once (two stacks)
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-security test-monitoring
 
 .PHONY: test-security
 test-security: venv engine ## Security tier: the hardened stack from outside (nginx) and from docker inspect
