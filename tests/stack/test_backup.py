@@ -23,6 +23,11 @@ RESTARTED_BY_BEAT = ("date_changed", "last_update", "last_run_at", "total_run_co
 # A restored stack runs tasks again (beat's schedule): their results are new rows, with ids above
 # the dump's (the sequence is restored too), and are left out of the comparison.
 RESULTS = "django_celery_results_taskresult"
+# Beat also syncs its schedule's rows when it starts; of those, what a user wrote is compared.
+SCHEDULE = "django_celery_beat_periodictask"
+SCHEDULE_AS_WRITTEN = (
+    "jsonb_build_object('name', name, 'task', task, 'args', args, 'kwargs', kwargs, 'queue', queue)"
+)
 READINGS = 100_000
 SCRATCH = "fbrain_backup_check"
 SEEDED_READINGS = (
@@ -59,8 +64,13 @@ def table_checksums(
     ).split()  # fmt: skip
     volatile = "".join(f" - '{column}'" for column in RESTARTED_BY_BEAT)
     row = f"(to_jsonb(t){volatile})::text"
+
+    def content(name: str) -> str:
+        return f"({SCHEDULE_AS_WRITTEN})::text" if name == SCHEDULE else row
+
     query = " UNION ALL ".join(
-        f"SELECT '{name}', count(*), md5(coalesce(string_agg({row}, ',' ORDER BY {row}), ''))"
+        f"SELECT '{name}', count(*), md5(coalesce(string_agg({content(name)}, ','"
+        f" ORDER BY {content(name)}), ''))"
         f' FROM "{name}" t' + (f" WHERE id <= {results_up_to}" if name == RESULTS else "")
         for name in tables
     )
