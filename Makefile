@@ -48,7 +48,7 @@ format: venv ## Format with ruff
 test: lint test-fast test-compose test-stacks test-faults ## Run every tier: lint, fast, Compose and first hour, security and monitoring, faults
 
 .PHONY: test-fast
-test-fast: venv promtool ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
+test-fast: venv promtool engine ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
 	$(BIN)/pytest --ds=tests.fast.settings -m "not large" tests/fast
 
 ##@ Stack (Docker Compose)
