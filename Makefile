@@ -45,7 +45,7 @@ format: venv ## Format with ruff
 	$(BIN)/ruff format .
 
 .PHONY: test
-test: lint test-fast test-compose test-stacks test-faults ## Run every tier: lint, fast, Compose and first hour, security and monitoring, faults
+test: lint test-fast test-compose-swarm test-stacks test-faults ## Run every tier: lint, fast, Compose and first hour with Swarm, security and monitoring, faults
 
 .PHONY: test-fast
 test-fast: venv promtool engine ## Fast tier: real PostgreSQL, RabbitMQ and a Celery worker on this machine
@@ -230,6 +230,12 @@ chromium: ## Install Debian's Chromium for the first-hour tier's browser
 e2e: venv standins chromium ## A new user's first hour: docs/first-hour.md run step by step, and a browser
 	$(BIN)/pytest -p no:django tests/e2e
 
+# The Compose tier and the Swarm tier side by side: one stack on this machine's engine, the other on
+# four daemons of its own; both mostly wait on containers. Each tier's output is printed whole when it ends.
+.PHONY: test-compose-swarm
+test-compose-swarm: venv standins chromium ## Compose and first-hour tiers, and the Swarm tier, at once
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-compose test-swarm
+
 # The security and monitoring tiers side by side, each on a stack of its own: they mostly wait on
 # containers, so together they take little more than the longer one. Each tier's output is printed
 # whole when it ends.
@@ -254,10 +260,26 @@ screenshots: e2e ## Refresh the README's pictures from the first-hour scenario's
 	mkdir -p docs/images
 	cp build/e2e/dashboard.png build/e2e/flower.png docs/images/
 
-##@ Swarm (docs/swarm.md)
+##@ Swarm (docs/scale-out.md)
 .PHONY: stack-config
 stack-config: check-env secrets venv ## Render build/swarm/stack.yml for `docker stack deploy`: docker-compose.yml + docker-stack.yml
 	PYTHON=$(BIN)/python scripts/swarm/stack-config.sh build/swarm/stack.yml
+
+.PHONY: swarm-up
+swarm-up: check-env secrets venv ## Deploy or update the stack on the Swarm `docker` talks to (a manager), wait until it converges
+	PYTHON=$(BIN)/python scripts/swarm/deploy.sh
+
+.PHONY: swarm-down
+swarm-down: ## Remove the stack from the Swarm and wait for its containers to go (volumes stay on their nodes)
+	scripts/swarm/remove.sh
+
+# Four Docker daemons on this machine, each a host in a network namespace of its own, joined in a
+# Swarm with a TLS registry (tests/swarm/cluster.py): the stack deployed the documented way, then
+# driven through scaling, a drained node, a dead node, a frozen worker and a rolling update.
+.PHONY: test-swarm
+test-swarm: venv standins ## Swarm tier: the stack on a four-node Swarm of local daemons, under load and failures
+	scripts/install/ensure-commands.sh docker-registry=docker-registry
+	$(BIN)/pytest -p no:django -s --durations=0 tests/swarm
 
 ##@ Benchmarks
 .PHONY: bench-tools

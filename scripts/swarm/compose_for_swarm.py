@@ -9,12 +9,18 @@ Docker 28:
 - `depends_on` with conditions: refused ("must be a list", docker/cli#3880); Swarm has no start order
   at all, so the app's start scripts wait for the database, the broker and the schema instead
   (`manage.py wait_for_dependencies`);
+- `ports`: docker-stack.yml publishes nginx's port in Swarm's own way (host mode on the edge
+  nodes); Compose's `NGINX_BIND:NGINX_PORT:80` would only draw a warning that Swarm cannot bind one
+  address;
 - `build`, `container_name`, `restart`, `security_opt`: ignored by Swarm (docker/cli's
   UnsupportedProperties: images come from a registry, names are Swarm's, docker-stack.yml's
   restart_policy replaces `restart`; a service has no `no-new-privileges` option, so each node's
-  daemon must set it: docs/swarm.md), removed so the rendered file shows only what applies;
+  daemon must set it: docs/scale-out.md), removed so the rendered file shows only what applies;
 - services of an optional profile (`profiles:`, the monitoring profile): Swarm has no profiles, and
-  its Prometheus is not placed or proven on Swarm yet (docs/swarm.md), so they are left out;
+  its Prometheus is not placed or proven on Swarm yet (docs/scale-out.md), so they are left out;
+- `tmpfs`: ignored by `docker stack deploy` (a read-only container then has nowhere to write:
+  PostgreSQL, RabbitMQ and nginx fail to start), so each entry becomes a `type: tmpfs` mount with its
+  size, which Swarm does apply;
 - `x-` extension fields: docker-compose.yml's anchors, already resolved into each service;
 - a relative `env_file`: made absolute, so the rendered file deploys from any folder;
 - `deploy.resources.limits.pids` from a variable: the stack loader does not turn the interpolated
@@ -30,7 +36,7 @@ from pathlib import Path
 import yaml
 
 COMPOSE_ONLY_TOP = ("name",)
-COMPOSE_ONLY_SERVICE = ("depends_on", "build", "container_name", "restart", "security_opt")
+COMPOSE_ONLY_SERVICE = ("depends_on", "ports", "build", "container_name", "restart", "security_opt")
 PIDS_VARIABLE = "CONTAINER_PIDS_LIMIT"
 PIDS_DEFAULT = 512
 
@@ -49,6 +55,26 @@ def pids_limit() -> int:
     return int(raw)
 
 
+def tmpfs_mount(entry: str) -> dict:
+    """`/tmp:size=64m` (Compose's short form) as the long form of a volume that Swarm applies."""
+    target, _, options = entry.partition(":")
+    mount = {"type": "tmpfs", "target": target}
+    for option in filter(None, options.split(",")):
+        name, _, value = option.partition("=")
+        if name != "size":
+            raise SystemExit(f"tmpfs {entry!r}: only the size option is carried over to Swarm")
+        mount["tmpfs"] = {"size": size_bytes(value)}
+    return mount
+
+
+def size_bytes(value: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    number, unit = (value[:-1], value[-1].lower()) if value[-1:].isalpha() else (value, "")
+    if not number.isdigit() or unit not in ("", *units):
+        raise SystemExit(f"tmpfs size {value!r} is not a number of bytes with k, m or g")
+    return int(number) * units.get(unit, 1)
+
+
 def for_swarm(compose: dict, pids: int, folder: Path) -> dict:
     stack = {
         key: value
@@ -60,6 +86,9 @@ def for_swarm(compose: dict, pids: int, folder: Path) -> dict:
         if "profiles" in service:
             continue
         service = {key: value for key, value in service.items() if key not in COMPOSE_ONLY_SERVICE}
+        if "tmpfs" in service:
+            mounts = [tmpfs_mount(entry) for entry in service.pop("tmpfs")]
+            service["volumes"] = service.get("volumes", []) + mounts
         if "env_file" in service:
             files = [service["env_file"]] if isinstance(service["env_file"], str) else service["env_file"]
             service["env_file"] = [str((folder / file).resolve()) for file in files]

@@ -24,7 +24,11 @@ unset DJANGO_SECRET_KEY POSTGRES_PASSWORD RABBITMQ_PASSWORD FLOWER_PASSWORD
 mkdir -p "$(dirname "$out")"
 # A failed render leaves the previous file in place, never a half-written one.
 trap 'rm -f "$out.partial"' EXIT
+# `docker stack config` writes the values it interpolated, but unescapes `$$` into `$` too, and
+# `docker stack deploy` interpolates the file once more: every `$` left is a literal one (a shell
+# command's "$@" or $(cat ...)), so it is escaped again.
 "$python" scripts/swarm/compose_for_swarm.py docker-compose.yml \
-  | docker stack config -c - -c docker-stack.yml >"$out.partial"
+  | docker stack config -c - -c docker-stack.yml \
+  | sed 's/\$/$$/g' >"$out.partial"
 mv "$out.partial" "$out"
 echo "wrote $out: docker stack deploy -c $out ${COMPOSE_PROJECT_NAME:-fbrain}"

@@ -2,6 +2,7 @@
 
 import logging
 
+from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
@@ -9,6 +10,41 @@ from django.views.decorators.http import require_GET
 from server_config.celery import app
 
 logger = logging.getLogger(__name__)
+
+
+class LivenessProbeMiddleware:
+    """Answers the container's own health check whatever DJANGO_ALLOWED_HOSTS says.
+
+    The probe asks http://127.0.0.1:8000/healthz from inside the container. An operator who lists
+    only the site's public name in DJANGO_ALLOWED_HOSTS (as on a Swarm, or behind a domain) would
+    otherwise get a 400 for every probe and a web container that never turns healthy. Only that
+    request is answered here: GET /healthz from the loopback, not passed on by nginx, whose Host is
+    not allowed. Every other request, the probe with an allowed Host included, takes the normal path.
+    """
+
+    LOOPBACK = ("127.0.0.1", "::1")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            request.path_info == "/healthz"
+            and request.method == "GET"
+            and request.META.get("REMOTE_ADDR") in self.LOOPBACK
+            and "HTTP_X_FORWARDED_FOR" not in request.META
+            and not _host_allowed(request)
+        ):
+            return JsonResponse({"status": "ok"})
+        return self.get_response(request)
+
+
+def _host_allowed(request) -> bool:
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return True
 
 
 @require_GET

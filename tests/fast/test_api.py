@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from django.test import Client
 
 from tests.fast.conftest import task_done
 from tests.polling import wait_for
@@ -22,6 +23,19 @@ def test_healthz_answers_without_dependencies(api):
     response = api.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_the_containers_health_probe_passes_when_allowed_hosts_names_only_the_public_site(settings):
+    # An operator lists only the site's name; the probe still asks 127.0.0.1:8000 from inside.
+    settings.ALLOWED_HOSTS = ["fbrain.example.org"]
+    probe = Client(raise_request_exception=False, HTTP_HOST="127.0.0.1:8000")
+    assert probe.get("/healthz").status_code == 200
+    # Anything else with that Host is still refused, and so is the probe's path passed on by nginx.
+    assert probe.get("/readyz").status_code == 400
+    assert probe.post("/healthz").status_code == 400
+    forwarded = Client(raise_request_exception=False, HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert forwarded.get("/healthz", HTTP_HOST="127.0.0.1").status_code == 400
+    assert Client(HTTP_HOST="fbrain.example.org").get("/healthz").status_code == 200
 
 
 def test_readyz_checks_database_and_broker(api, db):

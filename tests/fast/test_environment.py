@@ -137,10 +137,10 @@ COMPANIONS = {
 SECRETS = {
     "DJANGO_SECRET_KEY": "s" * 50, "POSTGRES_PASSWORD": "p", "RABBITMQ_PASSWORD": "r", "FLOWER_PASSWORD": "f",
 }  # fmt: skip
-# Read by the stack around Django (Compose, start scripts, nginx, make): checked by the Compose tier.
+# Read by the stack around Django (Compose, Swarm, start scripts, nginx, make): the stack tiers check them.
 NOT_DJANGO = re.compile(
     r"(RABBITMQ|FLOWER|GUNICORN|NGINX|COMPOSE|PROMETHEUS)_.*|.*_IMAGE|SEED_CITIES|WORKER_CONCURRENCY|WORKER_LIVENESS_MAX_AGE"
-    r"|CELERY_REPLICAS|WEB_REPLICAS|BUILD_CA_BUNDLE|ETL_WORKER_(CONCURRENCY|REPLICAS)"
+    r"|CELERY_REPLICAS|WEB_REPLICAS|SWARM_WAIT_SECONDS|BUILD_CA_BUNDLE|ETL_WORKER_(CONCURRENCY|REPLICAS)"
     r"|.*_MEMORY_LIMIT|LOG_MAX_(SIZE|FILE)|CONTAINER_PIDS_LIMIT|FBRAIN_SECRETS_DIR"
 )
 

@@ -1,5 +1,5 @@
 """docker-stack.yml stays in step with docker-compose.yml: the one description of the stack plus
-only what Docker Swarm needs on top, rendered by scripts/swarm/stack-config.sh (docs/swarm.md)."""
+only what Docker Swarm needs on top, rendered by scripts/swarm/stack-config.sh (docs/scale-out.md)."""
 
 import os
 import re
@@ -15,7 +15,7 @@ from tests.stack.test_compose_file import _UniqueKeyLoader
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 STACK = yaml.safe_load((REPO / "docker-stack.yml").read_text())
-# Services of an optional Compose profile (monitoring) are not deployed on Swarm yet (docs/swarm.md).
+# Services of an optional Compose profile (monitoring) are not deployed on Swarm yet (docs/scale-out.md).
 SERVICES = {name: service for name, service in COMPOSE["services"].items() if "profiles" not in service}
 SWARM = STACK["services"]
 APP_SERVICES = ["migrate", "web", "celery", "celery-imports", "beat", "flower"]
@@ -170,6 +170,40 @@ def test_docker_stack_config_renders_the_merged_file(rendered):
         assert stack["services"][name]["env_file"] == [str(rendered["folder"] / ".env")]
     assert stack["services"]["celery"]["stop_grace_period"] == "12m0s"
     assert stack["services"]["migrate"]["deploy"]["mode"] == "replicated-job"
+
+
+def test_the_rendered_file_deploys_as_written_with_its_literal_dollars(rendered):
+    # `docker stack deploy` interpolates the rendered file once more: `$` left unescaped by `docker
+    # stack config` would fail it ("invalid interpolation format") or be filled from the shell.
+    again = subprocess.run(
+        ["docker", "stack", "config", "-c", "build/swarm/stack.yml"],
+        cwd=rendered["folder"], env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    services = yaml.safe_load(again.stdout)["services"]
+    assert '"$(cat /run/secrets/rabbitmq_password)"' in " ".join(services["rabbitmq"]["entrypoint"])
+    assert '"${WORKER_LIVENESS_FILE:-/tmp/celery-worker-alive}"' in " ".join(
+        services["celery"]["healthcheck"]["test"]
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_tmpfs_becomes_mounts_that_swarm_applies(rendered, name):
+    # `docker stack deploy` ignores `tmpfs:`; a read-only container then cannot start.
+    service = rendered["stack"]["services"][name]
+    assert "tmpfs" not in service
+    mounts = {v["target"]: v["tmpfs"]["size"] for v in service.get("volumes", []) if v["type"] == "tmpfs"}
+    wanted = dict(entry.split(":size=") for entry in SERVICES[name].get("tmpfs", []))
+    assert mounts.keys() == wanted.keys()
+    assert all(
+        mounts[target] == int(size[:-1]) * 1024**2 for target, size in wanted.items() if size.endswith("m")
+    )
+
+
+def test_only_nginx_publishes_a_port_and_in_swarms_host_mode(rendered):
+    published = {name: s["ports"] for name, s in rendered["stack"]["services"].items() if "ports" in s}
+    assert list(published) == ["nginx"]
+    assert [port["mode"] for port in published["nginx"]] == ["host"]
 
 
 def test_no_secret_reaches_a_service_spec_from_the_deploying_shell(rendered):

@@ -150,24 +150,31 @@ class Stack:
             raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
 
+    def exec(
+        self, service: str, *command: str, env: dict[str, str] | None = None, input: str | None = None,
+        timeout: float = 600,
+    ) -> subprocess.CompletedProcess:  # fmt: skip
+        """A command in one of the service's containers, as `docker compose exec -T`."""
+        options = [arg for name, value in (env or {}).items() for arg in ("-e", f"{name}={value}")]
+        return self.compose("exec", "-T", *options, service, *command, input=input, timeout=timeout)
+
     def sql(self, query: str) -> str:
         # On stdin: a query may list thousands of ids, more than one argument may hold.
-        return self.compose(
-            "exec", "-T", "db", "psql", "-U", "fbrain", "-d", "fbrain", "-tAq", "-v", "ON_ERROR_STOP=1",
-            input=query,
-        ).stdout.strip()  # fmt: skip
+        return self.exec(
+            "db", "psql", "-U", "fbrain", "-d", "fbrain", "-tAq", "-v", "ON_ERROR_STOP=1", input=query
+        ).stdout.strip()
 
     def django(self, code: str, *, service: str = "web", timeout: float = 600) -> str:
         """Run Python in a container's Django (manage.py shell); its last line of output."""
-        out = self.compose("exec", "-T", service, "python", "manage.py", "shell", "-c", code, timeout=timeout)
+        out = self.exec(service, "python", "manage.py", "shell", "-c", code, timeout=timeout)
         lines = out.stdout.strip().splitlines()
         return lines[-1] if lines else ""
 
     def stub(self, path: str, payload: dict | None = None) -> dict:
         """The Open-Meteo stand-in's control API (/_stub/config, /_stub/reset, /_stub/stats)."""
         method = "GET" if payload is None else "POST"
-        out = self.compose(
-            "exec", "-T", "openmeteo", "python", "-c", _STUB_CLIENT, path, method,
+        out = self.exec(
+            "openmeteo", "python", "-c", _STUB_CLIENT, path, method,
             input=json.dumps(payload) if payload is not None else "",
         ).stdout  # fmt: skip
         return json.loads(out) if out.strip() else {}
@@ -182,13 +189,13 @@ class Stack:
     def act_as_staff(self) -> str:
         """Create the staff account once and issue its API token; http() sends it from then on."""
         if self.staff_token is None:
-            self.compose(
-                "exec", "-T", "-e", f"DJANGO_SUPERUSER_USERNAME={STAFF_USER}",
-                "-e", f"DJANGO_SUPERUSER_PASSWORD={self.staff_password}",
-                "-e", "DJANGO_SUPERUSER_EMAIL=staff@example.org",
-                "web", "python", "manage.py", "createsuperuser", "--noinput",
-            )  # fmt: skip
-            out = self.compose("exec", "-T", "web", "python", "manage.py", "api_token", STAFF_USER)
+            account = {
+                "DJANGO_SUPERUSER_USERNAME": STAFF_USER,
+                "DJANGO_SUPERUSER_PASSWORD": self.staff_password,
+                "DJANGO_SUPERUSER_EMAIL": "staff@example.org",
+            }
+            self.exec("web", "python", "manage.py", "createsuperuser", "--noinput", env=account)
+            out = self.exec("web", "python", "manage.py", "api_token", STAFF_USER)
             self.staff_token = out.stdout.strip()
         return self.staff_token
 
