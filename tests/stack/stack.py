@@ -179,6 +179,37 @@ class Stack:
         ).stdout  # fmt: skip
         return json.loads(out) if out.strip() else {}
 
+    def release_stale_endpoints(self) -> list[str]:
+        """Docker Engine 20.10 now and then keeps the endpoint of a container it has removed on a
+        network, whose removal then fails with "has active endpoints" (seen once in CI, on the egress
+        network, while another tier loaded the machine). Docker's own way out: disconnect it by
+        force. Returns the endpoints released."""
+        released = []
+        networks = subprocess.run(
+            ["docker", "network", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.project}"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        for network in networks:
+            names = subprocess.run(
+                ["docker", "network", "inspect", network, "-f", "{{range .Containers}}{{.Name}} {{end}}"],
+                capture_output=True, text=True,
+            ).stdout.split()  # fmt: skip
+            for name in names:
+                subprocess.run(["docker", "network", "disconnect", "-f", network, name], capture_output=True)
+                released.append(f"{network}:{name}")
+        return released
+
+    def down_volumes(self) -> subprocess.CompletedProcess:
+        """`docker compose down -v` as the user types it; once more after releasing stale endpoints
+        if the engine kept one (release_stale_endpoints)."""
+        result = self.run("docker compose down -v", check=False)
+        if result.returncode != 0 and "has active endpoints" in result.stderr:
+            self.release_stale_endpoints()
+            result = self.run("docker compose down -v", check=False)
+        if result.returncode != 0:
+            raise AssertionError(f"docker compose down -v failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
     def container_ids(self, service: str) -> list[str]:
         return sorted(self.compose("ps", "-q", service).stdout.split())
 
@@ -252,7 +283,9 @@ def running_stack(workdir: Path, **overrides: str) -> Iterator[Stack]:
         logs = stack.compose("logs", "--no-color", "--timestamps", check=False, timeout=120).stdout
         (REPO / "build").mkdir(exist_ok=True)
         (REPO / "build" / f"{stack.project}.log").write_text(logs)
-        stack.compose("down", "-v", "--remove-orphans", "--timeout", "30", check=False, timeout=300)
+        down = ("down", "-v", "--remove-orphans", "--timeout", "30")
+        if stack.compose(*down, check=False, timeout=300).returncode != 0 and stack.release_stale_endpoints():
+            stack.compose(*down, check=False, timeout=300)
     leftovers = {
         kind: subprocess.run(
             ["docker", kind, "ls", "-q", "--filter", f"label=com.docker.compose.project={stack.project}"]

@@ -146,7 +146,7 @@ def test_a_backup_restores_every_row_after_down_v_and_an_older_schema_is_migrate
     assert refused.returncode != 0 and "REPLACE the PostgreSQL database" in refused.stdout
     assert (stack.sql(database), stack.sql(SEEDED_READINGS)) == (oid, readings)
 
-    stack.run("docker compose down -v")
+    stack.down_volumes()
     began = time.monotonic()
     stack.run(f"make restore FILE={folder} CONFIRM=yes")
     restore_took = time.monotonic() - began
