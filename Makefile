@@ -3,7 +3,8 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-builtin-rules
 
-PYTHON ?= python3.11
+# Python 3.13, the image's series (scripts/install/find-python.sh says where it looks).
+PYTHON ?= $(shell scripts/install/find-python.sh)
 VENV := .venv
 BIN := $(VENV)/bin
 COMPOSE ?= docker compose
@@ -14,13 +15,15 @@ help: ## List the targets, one line each
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)}' $(MAKEFILE_LIST)
 
 ##@ Native (no Docker)
-$(BIN)/.installed: server/requirements.txt server/requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
+# The stamp names the Python series: a .venv made by another one (3.11 before) is made anew.
+$(BIN)/.installed-3.13: server/requirements.txt server/requirements-dev.txt
+	@test -n "$(PYTHON)" || { echo "No Python 3.13: see scripts/install/find-python.sh"; exit 1; }
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install --quiet --requirement server/requirements-dev.txt
 	touch $@
 
 .PHONY: venv
-venv: $(BIN)/.installed ## Create .venv with the pinned dependencies
+venv: $(BIN)/.installed-3.13 ## Create .venv with the pinned dependencies
 
 .PHONY: dev
 dev: venv ## Run web, worker, beat and Flower natively on SQLite and a filesystem broker
@@ -144,6 +147,10 @@ restore: check-env ## Restore FILE=backups/<time> into this stack, fresh or runn
 upgrade: check-env secrets ## Build this checkout's image, migrate, roll web and workers onto it (no refused request, no lost task)
 	COMPOSE="$(COMPOSE)" scripts/docker/upgrade.sh
 
+.PHONY: upgrade-major
+upgrade-major: check-env secrets ## Move a running stack's data to new PostgreSQL and RabbitMQ major versions (asks first unless CONFIRM=yes)
+	COMPOSE="$(COMPOSE)" CONFIRM="$(CONFIRM)" FBRAIN_SECRETS_DIR="$(FBRAIN_SECRETS_DIR)" scripts/docker/upgrade-major.sh
+
 .PHONY: createsuperuser
 createsuperuser: ## Create an admin account: asks, or takes DJANGO_SUPERUSER_USERNAME, _EMAIL and _PASSWORD
 	@if [ -n "$${DJANGO_SUPERUSER_PASSWORD:-}" ]; then \
@@ -240,8 +247,14 @@ test-compose-swarm: venv standins chromium ## Compose and first-hour tiers, and 
 # containers, so together they take little more than the longer one. Each tier's output is printed
 # whole when it ends.
 .PHONY: test-stacks
-test-stacks: venv standins ## Security and monitoring tiers at once (two stacks)
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-security test-monitoring
+test-stacks: venv standins ## Security and monitoring tiers and the major upgrade at once (three stacks)
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-security test-monitoring test-upgrade-major
+
+# A stack of its own on the previous defaults (PostgreSQL 15, RabbitMQ 3.10), moved to the current ones
+# by `make upgrade-major`: about 8 minutes.
+.PHONY: test-upgrade-major
+test-upgrade-major: venv standins ## The previous defaults' stack, with rows and queued tasks, upgraded to the current major versions
+	$(BIN)/pytest -p no:django tests/upgrade
 
 .PHONY: test-security
 test-security: venv engine ## Security tier: the hardened stack from outside (nginx) and from docker inspect

@@ -9,7 +9,7 @@ from django.db import close_old_connections
 
 # Celery's processes log in the project's format; a task carries the request id that queued it.
 from logs import celery_context  # noqa: F401
-from task_queue.dead_letters import DeclareDeadLetterQueues
+from task_queue.dead_letters import DeclareTopology
 from task_queue.liveness import ConsumerLiveness
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server_config.settings")
@@ -20,7 +20,7 @@ app = Celery("server_config")
 # Every CELERY_* Django setting configures the app, so settings.py is the only place to look.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.steps["consumer"].add(DeclareDeadLetterQueues)
+app.steps["consumer"].add(DeclareTopology)
 app.steps["consumer"].add(ConsumerLiveness)
 
 

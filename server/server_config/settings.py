@@ -254,13 +254,17 @@ else:
     # vanishing.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# After a network cut the worker reconnects while RabbitMQ still holds its old connection open until
-# heartbeats time out. Its control queue must not be exclusive to that dead connection, or the
-# redeclare fails with RESOURCE_LOCKED and the worker stops consuming for good (caught by the
-# network-cut fault test). A 30 s heartbeat also makes the broker drop such a connection, and hand
-# back its unacknowledged tasks, within about a minute instead of four.
-CELERY_CONTROL_QUEUE_EXCLUSIVE = False
+# The control (pidbox) queues are transient: RabbitMQ 4.3 refuses a transient queue that is not
+# exclusive, so they are exclusive (Celery 5.7's default, said here since the stack depends on it).
+# After a network cut the worker reconnects while RabbitMQ still holds its old connection, and the
+# exclusive queue, until heartbeats time out: a 30 s heartbeat makes the broker drop that connection,
+# and hand back its unacknowledged tasks, within about a minute instead of four (the network-cut
+# fault test).
+CELERY_CONTROL_QUEUE_EXCLUSIVE = True
 CELERY_BROKER_HEARTBEAT = 30
+# A queue Celery creates on its own (a route or `-Q` naming a queue not in CELERY_TASK_QUEUES) is a
+# quorum queue too: durable, replicated, and accepted by RabbitMQ 4.3.
+CELERY_TASK_CREATE_MISSING_QUEUE_TYPE = "quorum"
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 4.0, minimum=0.1)
 
 CELERY_RESULT_BACKEND = "task_queue.result_backend:RetryingDatabaseBackend"

@@ -12,7 +12,7 @@ from celery import bootsteps
 from kombu import Connection, Producer
 from kombu.message import Message
 
-from task_queue.queues import dead_letter_queue
+from task_queue.queues import dead_letter_queue, declare_topology
 
 # Broker bookkeeping that must not travel with a requeued message: it would count the old deaths.
 _DEATH_HEADERS = ("x-death", "x-delivery-count", "x-first-death-exchange", "x-first-death-queue",
@@ -107,17 +107,12 @@ def dead_letters_discard(connection: Connection, *, queue_name: str, task_ids: s
     return discarded
 
 
-class DeclareDeadLetterQueues(bootsteps.StartStopStep):
-    """Worker consumer step: the dead-letter queue of every consumed quorum queue exists before the
-    first message can be dead-lettered (at-least-once dead-lettering holds messages until it does)."""
+class DeclareTopology(bootsteps.StartStopStep):
+    """Worker consumer step: every queue of the app, and the dead-letter queue of each, exists before
+    the first message can be dead-lettered (at-least-once dead-lettering holds messages until it does),
+    again after each reconnection, since a broker may come back without them (a new volume)."""
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
 
     def start(self, c) -> None:
-        channel = c.connection.channel()
-        try:
-            for queue in c.app.amqp.queues.consume_from.values():
-                if (queue.queue_arguments or {}).get("x-dead-letter-exchange"):
-                    dead_letter_queue(queue.name)(channel).declare()
-        finally:
-            channel.close()
+        declare_topology(c.connection, c.app.amqp.queues.values())

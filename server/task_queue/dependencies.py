@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from server_config.celery import app
+from task_queue.queues import declare_topology
 
 # How often a missing dependency is looked at again, and how often the wait says so in the log.
 POLL_SECONDS = 1.0
@@ -53,11 +54,19 @@ def schema_problem() -> str | None:
 
 
 def broker_problem() -> str | None:
-    try:
-        with app.connection_for_write() as broker:
+    """The broker answers and holds the app's whole topology (declared here, before any worker binds
+    it: task_queue/queues.py, declare_topology)."""
+    with app.connection_for_write() as broker:
+        try:
             broker.ensure_connection(max_retries=0)
-    except Exception as exc:  # kombu's errors vary (refused, DNS, access refused)
-        return f"the broker at {_broker_address()} does not answer: {_one_line(exc)}"
+        except Exception as exc:  # kombu's errors vary (refused, DNS, access refused)
+            return f"the broker at {_broker_address()} does not answer: {_one_line(exc)}"
+        if broker.transport.driver_type != "amqp":
+            return None  # make dev's filesystem transport: no exchanges, no delayed delivery
+        try:
+            declare_topology(broker, app.amqp.queues.values())
+        except Exception as exc:  # a declaration the broker refuses (arguments, permissions)
+            return f"the broker at {_broker_address()} refused the task queues: {_one_line(exc)}"
     return None
 
 

@@ -43,3 +43,23 @@ def dead_letter_queue(queue_name: str) -> Queue:
         routing_key=queue_name,
         queue_arguments={"x-queue-type": "quorum"},
     )
+
+
+def declare_topology(connection, queues) -> None:
+    """Declare every task queue with its exchange and binding, and its dead-letter queue.
+
+    Each worker binds every queue of the app to Celery's delayed-delivery exchanges when it starts,
+    including the queues it does not consume; a queue or exchange that no one has declared yet makes
+    that step fail (CRITICAL "Failed to setup delayed delivery") and leaves countdowns of that queue
+    undelivered. Every start script declares the whole topology first (task_queue/dependencies.py),
+    so the order in which containers start no longer matters. Idempotent: a declaration that matches
+    the broker's changes nothing.
+    """
+    channel = connection.channel()
+    try:
+        for queue in queues:
+            queue(channel).declare()
+            if (queue.queue_arguments or {}).get("x-dead-letter-exchange"):
+                dead_letter_queue(queue.name)(channel).declare()
+    finally:
+        channel.close()

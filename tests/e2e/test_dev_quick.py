@@ -3,6 +3,7 @@ broker, started by the README's command, then stopped with Ctrl-C as a user woul
 
 import json
 import os
+import re
 import signal
 import subprocess
 import urllib.error
@@ -78,7 +79,7 @@ def manage(env: dict, *args: str) -> str:
     ).stdout.strip()  # fmt: skip
 
 
-def test_make_dev_serves_the_api_runs_tasks_and_flower_then_stops_on_ctrl_c(dev_stack):
+def test_make_dev_serves_the_api_runs_tasks_and_flower_then_stops_on_ctrl_c(dev_stack, tmp_path):
     web, flower, process, env = dev_stack
     wait_for(lambda: get(f"{web}/readyz")[0] == 200, timeout=120, what="make dev to be ready")
     # The README's way to an account and a token.
@@ -127,3 +128,6 @@ def test_make_dev_serves_the_api_runs_tasks_and_flower_then_stops_on_ctrl_c(dev_
         ["pgrep", "-g", str(process.pid)], capture_output=True, text=True
     ).stdout.split()
     assert leftovers == []
+    # A clean start is quiet: nothing that `make dev` printed, from any of its processes, is an error.
+    output = (tmp_path / "make-dev.log").read_text()
+    assert [line for line in output.splitlines() if re.search(r"\b(ERROR|CRITICAL)\b", line)] == []

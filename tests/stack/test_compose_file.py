@@ -33,9 +33,7 @@ def test_app_services_share_one_image_built_once():
     images = {SERVICES[name]["image"] for name in APP_SERVICES}
     assert images == {"${APP_IMAGE:-fbrain/app:latest}"}
     assert [name for name in SERVICES if "build" in SERVICES[name]] == ["migrate"]
-    assert (
-        SERVICES["migrate"]["build"]["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim-bookworm}"
-    )
+    assert SERVICES["migrate"]["build"]["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.13-slim-trixie}"
 
 
 @pytest.mark.parametrize("name", sorted(set(SERVICES) - ONE_SHOT))
