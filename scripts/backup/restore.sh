@@ -53,8 +53,11 @@ started=$(date +%s)
   --username="$POSTGRES_USER" --dbname="$POSTGRES_DB"' <"$source_dir/postgres.dump"
 
 if [ -f "$definitions" ]; then
-  # Through stdin: the broker's root is read-only and `compose cp` cannot reach its tmpfs.
-  "${compose[@]}" exec -T rabbitmq rabbitmqctl --quiet import_definitions <"$definitions"
+  # Through stdin into the container's tmpfs (its root is read-only, and `compose cp` cannot reach a
+  # tmpfs), then from that file: RabbitMQ 4's import_definitions reads no standard input.
+  "${compose[@]}" exec -T rabbitmq sh -c 'cat >/tmp/definitions.json \
+    && rabbitmqctl --quiet import_definitions /tmp/definitions.json; status=$?; rm -f /tmp/definitions.json; exit $status' \
+    <"$definitions"
 fi
 
 # A dump of an older schema is migrated forward here, before any app service sees it.

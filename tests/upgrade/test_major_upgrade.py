@@ -72,8 +72,9 @@ def test_make_upgrade_major_moves_every_row_and_every_queued_task_to_postgres_17
     # The user's upgrade: the previous image lines out of .env (the new defaults apply), then the
     # documented command.
     env = stack.directory / ".env"
-    lines = env.read_text().splitlines(keepends=True)
-    env.write_text("".join(line for line in lines if not line.startswith(tuple(PREVIOUS))))
+    tier_lines = {f"{name}={image}" for name, image in PREVIOUS.items()}
+    kept = [line for line in env.read_text().splitlines(True) if line.strip() not in tier_lines]
+    env.write_text("".join(kept))
     upgraded = stack.timed("make upgrade-major CONFIRM=yes")
     stack.cleanup = re.findall(r"^\s+(docker volume rm \S+)$", upgraded.stdout, re.M)
     assert len(stack.cleanup) == 2, upgraded.stdout
