@@ -55,9 +55,17 @@ started=$(date +%s)
 if [ -f "$definitions" ]; then
   # Through stdin into the container's tmpfs (its root is read-only, and `compose cp` cannot reach a
   # tmpfs), then from that file: RabbitMQ 4's import_definitions reads no standard input.
-  "${compose[@]}" exec -T rabbitmq sh -c 'cat >/tmp/definitions.json \
-    && rabbitmqctl --quiet import_definitions /tmp/definitions.json; status=$?; rm -f /tmp/definitions.json; exit $status' \
-    <"$definitions"
+  # Bindings of queues that are not in the export are left out: the workers' control queues are
+  # exclusive to a connection, so RabbitMQ exports their bindings but not them, and would refuse the
+  # whole import (resources_missing).
+  python3 -c 'import json, sys
+d = json.load(sys.stdin)
+queues = {(q["vhost"], q["name"]) for q in d.get("queues", [])}
+d["bindings"] = [b for b in d.get("bindings", [])
+                 if b.get("destination_type") != "queue" or (b["vhost"], b["destination"]) in queues]
+json.dump(d, sys.stdout)' <"$definitions" \
+    | "${compose[@]}" exec -T rabbitmq sh -c 'cat >/tmp/definitions.json \
+    && rabbitmqctl --quiet import_definitions /tmp/definitions.json; status=$?; rm -f /tmp/definitions.json; exit $status'
 fi
 
 # A dump of an older schema is migrated forward here, before any app service sees it.
