@@ -9,8 +9,8 @@ from django.db import close_old_connections
 
 # Celery's processes log in the project's format; a task carries the request id that queued it.
 from logs import celery_context  # noqa: F401
-from task_queue.dead_letters import DeclareTopology
 from task_queue.liveness import ConsumerLiveness
+from task_queue.queues import DeclareTopology
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server_config.settings")
 

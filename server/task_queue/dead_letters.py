@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from celery import bootsteps
 from kombu import Connection, Producer
 from kombu.message import Message
 
-from task_queue.queues import dead_letter_queue, declare_topology
+from task_queue.queues import dead_letter_queue
 
 # Broker bookkeeping that must not travel with a requeued message: it would count the old deaths.
 _DEATH_HEADERS = ("x-death", "x-delivery-count", "x-first-death-exchange", "x-first-death-queue",
@@ -105,14 +104,3 @@ def dead_letters_discard(connection: Connection, *, queue_name: str, task_ids: s
                 message.ack()
                 discarded.append(letter.task_id)
     return discarded
-
-
-class DeclareTopology(bootsteps.StartStopStep):
-    """Worker consumer step: every queue of the app, and the dead-letter queue of each, exists before
-    the first message can be dead-lettered (at-least-once dead-lettering holds messages until it does),
-    again after each reconnection, since a broker may come back without them (a new volume)."""
-
-    requires = ("celery.worker.consumer.tasks:Tasks",)
-
-    def start(self, c) -> None:
-        declare_topology(c.connection, c.app.amqp.queues.values())

@@ -7,6 +7,7 @@ its worker process is handed back by every worker that takes it (late acks, reje
 the delivery limit is what stops it from doing so forever.
 """
 
+from celery import bootsteps
 from kombu import Exchange, Queue
 
 # One direct exchange for every dead-letter queue; a message keeps its queue's name as routing key.
@@ -63,3 +64,14 @@ def declare_topology(connection, queues) -> None:
                 dead_letter_queue(queue.name)(channel).declare()
     finally:
         channel.close()
+
+
+class DeclareTopology(bootsteps.StartStopStep):
+    """Worker consumer step: every queue of the app, and the dead-letter queue of each, exists before
+    the first message can be dead-lettered (at-least-once dead-lettering holds messages until it does),
+    again after each reconnection, since a broker may come back without them (a new volume)."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, c) -> None:
+        declare_topology(c.connection, c.app.amqp.queues.values())
