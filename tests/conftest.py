@@ -4,9 +4,15 @@ from tests.stack.stack import running_stack
 
 
 def pytest_collection_modifyitems(items):
-    """Tests marked destroys_stack (backup and restore: `down -v`) run after every other test of
-    the shared stack; the rest keep their order."""
-    items.sort(key=lambda item: item.get_closest_marker("destroys_stack") is not None)
+    """The scan of the tier's logs runs after every other test of the shared stack, and the tests
+    marked destroys_stack (backup and restore: `down -v`) after it; the rest keep their order."""
+
+    def phase(item) -> int:
+        if item.get_closest_marker("destroys_stack"):
+            return 2
+        return 1 if item.get_closest_marker("scans_tier_logs") else 0
+
+    items.sort(key=phase)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -21,6 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 TEST_APP_IMAGE = f"fbrain-test-{hashlib.sha256(str(REPO).encode()).hexdigest()[:8]}/app:latest"
 MACHINE_ENV = REPO / "tests" / "stack" / "machine.env"
 README = REPO / "README.md"
+# A log line that is not JSON names its level: Celery's and PostgreSQL's in capitals, nginx's and
+# RabbitMQ's in brackets. Warnings and notices do not count.
+ERROR_WORDS = re.compile(r"\b(ERROR|CRITICAL|FATAL|PANIC)\b|\[(error|crit|critical|alert|emerg)\]")
 
 
 def free_port() -> int:
@@ -216,6 +220,21 @@ class Stack:
     def containers(self, *services: str) -> list[dict]:
         out = self.compose("ps", "-a", "--format", "json", *services).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def error_lines(self, service: str) -> list[str]:
+        """The lines of a service's log at ERROR or worse: the app's JSON lines by their level;
+        Celery's terminal notices and PostgreSQL by the upper-case level they name (ERROR:, FATAL:);
+        nginx and RabbitMQ by their bracketed one ([error], [crit], [critical], [alert], [emerg])."""
+        out = self.compose("logs", "--no-color", "--no-log-prefix", service, timeout=120).stdout
+        found = []
+        for line in filter(str.strip, out.splitlines()):
+            try:
+                level = str(json.loads(line).get("level", "")).upper()
+            except (ValueError, AttributeError):
+                level = "ERROR" if ERROR_WORDS.search(line) else ""
+            if level in ("ERROR", "CRITICAL"):
+                found.append(line)
+        return found
 
     def act_as_staff(self) -> str:
         """Create the staff account once and issue its API token; http() sends it from then on."""

@@ -1,8 +1,7 @@
 """A fresh `make up` is quiet, and holds nothing that the newest RabbitMQ series (4.3) refuses.
 
 This file runs first on the shared stack: its scan reads the logs of the start itself, before any
-test injects a fault. tests/conftest.py runs `test_the_whole_tier_logged_no_error...` last of the
-stack's own tests, with the faults the tier injects named there.
+test injects a fault. test_quiet_tier.py scans every service again once the whole tier has run.
 """
 
 import json
@@ -15,26 +14,11 @@ from tests.stack.stack import Stack
 APP_SERVICES = ("migrate", "web", "celery", "celery-imports", "beat", "flower")
 
 
-def error_lines(stack: Stack, service: str) -> list[str]:
-    """The lines of a service's log at ERROR or CRITICAL: JSON lines by their level, other lines
-    (Celery's terminal notices, a process that could not start) by the level they name."""
-    out = stack.compose("logs", "--no-color", "--no-log-prefix", service).stdout
-    found = []
-    for line in filter(str.strip, out.splitlines()):
-        try:
-            level = str(json.loads(line).get("level", ""))
-        except (ValueError, AttributeError):
-            level = next((word for word in ("CRITICAL", "ERROR") if word in line), "")
-        if level.upper() in ("ERROR", "CRITICAL"):
-            found.append(line)
-    return found
-
-
 @pytest.mark.parametrize("service", APP_SERVICES)
 def test_a_clean_start_logs_no_error_or_critical_line(stack, service):
     # Among others: no "Failed to setup delayed delivery" from a worker that bound the other
     # workers' queue before anyone had declared it (the start scripts declare the topology first).
-    assert error_lines(stack, service) == []
+    assert stack.error_lines(service) == []
 
 
 def rabbitmqctl(stack: Stack, *args: str) -> list[dict]:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.polling import wait_for
 from tests.stack.stack import REPO, running_stack
+from tests.stack.test_quiet_tier import unexplained_error_lines
 
 WINDOW = 10  # seconds
 LIMIT = 250  # calls per window
@@ -169,3 +170,9 @@ def test_make_status_prints_the_budget(quota_stack):
     assert status.returncode == 0, status.stderr
     assert re.search(r"\d+ nodes online", status.stdout)
     assert "Weather API quota" in status.stdout and f"used of {LIMIT}" in status.stdout
+
+
+def test_the_quota_stack_logged_no_error_while_the_provider_refused(quota_stack):
+    # The stand-in's 429s are the fault this stack injects: the workers log them as warnings and
+    # pause, which is the designed path, so no line at ERROR or worse is expected from any service.
+    assert unexplained_error_lines(quota_stack) == {}
