@@ -41,8 +41,10 @@ def test_check_env_refuses_the_placeholders_of_env_example(tmp_path):
 
 
 def test_check_env_names_only_the_secrets_still_unset(tmp_path):
-    text = (REPO / ".env.example").read_text().replace("DJANGO_SECRET_KEY=change-me", "DJANGO_SECRET_KEY=s3cret")
-    text = text.replace("FLOWER_PASSWORD=change-me", "FLOWER_PASSWORD=")
+    text = (REPO / ".env.example").read_text()
+    text = text.replace("DJANGO_SECRET_KEY=change-me", "DJANGO_SECRET_KEY=s3cret").replace(
+        "FLOWER_PASSWORD=change-me", "FLOWER_PASSWORD="
+    )
     done = make_in_copy(tmp_path, "check-env", text)
     assert done.returncode != 0
     assert "DJANGO_SECRET_KEY" not in done.stdout
