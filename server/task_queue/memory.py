@@ -14,6 +14,8 @@ from pathlib import Path
 from celery.signals import worker_init
 from django.conf import settings
 
+from server_config.env import env_int
+
 logger = logging.getLogger(__name__)
 
 KIB = 1024
@@ -69,6 +71,11 @@ def per_child_limit_kib(*, limit: int | None, concurrency: int) -> int:
     return per_child
 
 
+def fitting_pool_size(limit: int) -> int:
+    """The most pool processes a container limited to `limit` bytes holds at the smallest bound."""
+    return max(1, pool_share_bytes(limit) // (SMALLEST_CHILD_KIB * KIB))
+
+
 def checked_child_limit_kib(*, value: int | str, limit: int | None, concurrency: int) -> int:
     """WORKER_MAX_MEMORY_PER_CHILD as the pool applies it (0: no bound); ValueError when it cannot hold.
 
@@ -91,13 +98,23 @@ def checked_child_limit_kib(*, value: int | str, limit: int | None, concurrency:
 @worker_init.connect
 def _pool_bound_set(sender=None, **kwargs) -> None:
     # worker_init comes after Celery resolved the pool's size and before it made the pool, which reads
-    # max_memory_per_child. Celery logs and swallows a handler's exceptions, but not SystemExit: a bound
-    # that cannot hold stops the worker at start with the message, instead of an OOM kill later.
+    # concurrency and max_memory_per_child. Celery logs and swallows a handler's exceptions, but not
+    # SystemExit: a bound that cannot hold stops the worker at start with the message, not an OOM kill.
     limit = container_memory_limit()
+    value = settings.WORKER_MAX_MEMORY_PER_CHILD
+    # One process per CPU is Celery's default, not a choice: on a host with many CPUs it may not fit
+    # the container, and then the pool is made as large as fits. A size set on purpose is kept.
+    if value == "auto" and limit is not None and not env_int("WORKER_CONCURRENCY", 0, minimum=0):
+        fits = fitting_pool_size(limit)
+        if sender.concurrency > fits:
+            logger.warning(
+                "%s pool processes (one per CPU) do not fit in the container's %s MiB: starting %s. "
+                "Set WORKER_CONCURRENCY and CELERY_MEMORY_LIMIT to choose.",
+                sender.concurrency, limit // MIB, fits,
+            )  # fmt: skip
+            sender.concurrency = fits
     try:
-        kib = checked_child_limit_kib(
-            value=settings.WORKER_MAX_MEMORY_PER_CHILD, limit=limit, concurrency=sender.concurrency
-        )
+        kib = checked_child_limit_kib(value=value, limit=limit, concurrency=sender.concurrency)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     sender.max_memory_per_child = kib or None
