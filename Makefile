@@ -63,7 +63,7 @@ SECRET_FILES := django_secret_key:DJANGO_SECRET_KEY postgres_password:POSTGRES_P
 	rabbitmq_password:RABBITMQ_PASSWORD flower_password:FLOWER_PASSWORD
 
 # Every secret is REQUIRED: `make up` (and `make secrets`) refuse to go on while one is still at its
-# placeholder, since a stack started on `change-me` would run on a password anyone can read here.
+# placeholder, since a stack started on `change-me` would run on a password printed in .env.example.
 # A secret whose file under FBRAIN_SECRETS_DIR already exists is set, whatever .env says now.
 REQUIRED_SECRETS := $(SECRET_FILES)
 

@@ -55,7 +55,7 @@ def test_the_smallest_bound_leaves_the_consumer_several_refreshes():
     assert SMALLEST_MAX_AGE >= 3 * REFRESH_SECONDS
 
 
-@pytest.mark.parametrize("value", ["5", "29", "1m", "-60", "86401"])
+@pytest.mark.parametrize("value", ["5", "29", "1m", "-60", "86401", "99999999999999999999"])
 def test_start_worker_refuses_a_bound_it_cannot_apply(tmp_path, value):
     # Refused before it waits for anything, with the variable named: no watchdog killing healthy workers.
     environment = {"PATH": os.environ["PATH"], "WORKER_LIVENESS_MAX_AGE": value, "HOME": str(tmp_path)}
