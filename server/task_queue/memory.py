@@ -1,11 +1,12 @@
 """How large a worker's pool process may grow before Celery replaces it, from the container's limit.
 
 Celery checks `--max-memory-per-child` once per pool process, after each of its tasks; the kernel's
-OOM killer acts on the whole container (its memory cgroup) at once, and takes every task in it.
-A bound per child that is not well under the container's limit divided by the pool's size is never
-reached: 1 GiB per child in a 1 GiB container with one child per CPU meant the container was killed
-first. So the bound follows from the limit the container runs under and the pool's size, keeping
-room for the worker's main process and for the task still running when a child is checked.
+OOM killer acts when the whole container (its memory cgroup) reaches its limit, and SIGKILLs one of
+its processes mid-task (a pool process, or the worker itself). A bound per child that is not well
+under the container's limit divided by the pool's size is never reached: with 1 GiB per child in a
+1 GiB container and one child per CPU, the OOM killer always came first. So the bound follows from
+the limit the container runs under and the pool's size, keeping room for the worker's main process
+and for the task still running when a child is checked.
 """
 
 import logging

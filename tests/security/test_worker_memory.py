@@ -4,7 +4,7 @@ The app image's worker runs in a container with the memory limit docker-compose.
 (CELERY_MEMORY_LIMIT's default) and Celery's default pool size (one process per CPU), with
 WORKER_MAX_MEMORY_PER_CHILD unset, as `.env.example` leaves it. Its tasks leak more, all together,
 than the container may hold: the pool must replace the grown processes (task_queue/memory.py sizes
-their bound) before the kernel's OOM killer would take the container with every task in it.
+their bound) before the kernel's OOM killer SIGKILLs one of them mid-task, or the worker itself.
 
 The worker reaches this machine's RabbitMQ on the host's network (it needs no database: the task keeps
 no result), on a queue of its own; the image is built from this checkout, as the stack tiers do.
