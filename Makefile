@@ -62,10 +62,17 @@ FBRAIN_SECRETS_DIR ?= secrets
 SECRET_FILES := django_secret_key:DJANGO_SECRET_KEY postgres_password:POSTGRES_PASSWORD \
 	rabbitmq_password:RABBITMQ_PASSWORD flower_password:FLOWER_PASSWORD
 
+# Every secret is REQUIRED: `make up` (and `make secrets`) refuse to go on while one is still at its
+# placeholder, since a stack started on `change-me` would run on a password printed in .env.example.
+# A secret whose file under FBRAIN_SECRETS_DIR already exists is set, whatever .env says now.
+REQUIRED_SECRETS := $(SECRET_FILES)
+
 .PHONY: check-env
 check-env: ## Refuse to start without .env or with a REQUIRED secret still at its placeholder
 	@test -f .env || { echo "No .env: run 'cp .env.example .env' and set the secrets it marks REQUIRED."; exit 1; }
-	@bad=""; for name in $(PLACEHOLDER_SECRETS); do \
+	@bad=""; for pair in $(REQUIRED_SECRETS); do \
+	  file=$(FBRAIN_SECRETS_DIR)/$${pair%%:*}; name=$${pair#*:}; \
+	  if [ -s "$$file" ]; then continue; fi; \
 	  value=$$(sed -n "s/^$$name=//p" .env | tail -1); \
 	  if [ -z "$$value" ] || [ "$$value" = change-me ]; then bad="$$bad $$name"; fi; \
 	done; \
@@ -74,14 +81,12 @@ check-env: ## Refuse to start without .env or with a REQUIRED secret still at it
 # The folder is the host's guard (0700); the files are 0644 so each container's own user (app,
 # postgres) can read the ones mounted into it.
 .PHONY: secrets
-secrets: ## Write the missing secret files in secrets/: the value .env sets, else a random one
+secrets: check-env ## Write the missing secret files in secrets/ from the values .env sets
 	@umask 077; mkdir -p $(FBRAIN_SECRETS_DIR); chmod 700 $(FBRAIN_SECRETS_DIR); \
 	for pair in $(SECRET_FILES); do \
 	  file=$(FBRAIN_SECRETS_DIR)/$${pair%%:*}; name=$${pair#*:}; \
 	  if [ -s "$$file" ]; then continue; fi; \
-	  value=$$( [ -f .env ] && sed -n "s/^$$name=//p" .env | tail -1 || true); \
-	  if [ -z "$$value" ] || [ "$$value" = change-me ]; then \
-	    value=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))'); fi; \
+	  value=$$(sed -n "s/^$$name=//p" .env | tail -1); \
 	  printf '%s\n' "$$value" >"$$file"; \
 	  chmod 644 "$$file"; \
 	  echo "wrote $$file"; \

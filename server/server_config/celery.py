@@ -9,6 +9,7 @@ from django.db import close_old_connections
 
 # Celery's processes log in the project's format; a task carries the request id that queued it.
 from logs import celery_context  # noqa: F401
+from task_queue import memory  # noqa: F401  (sizes the pool's memory bound)
 from task_queue.liveness import ConsumerLiveness
 from task_queue.queues import DeclareTopology
 

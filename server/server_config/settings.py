@@ -327,9 +327,10 @@ CELERY_TASK_SEND_SENT_EVENT = True
 # server_config/celery.py still drops connections past POSTGRES_CONN_MAX_AGE or broken, per task.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("WORKER_MAX_TASKS_PER_CHILD", 0, minimum=0) or None
-# A pool process whose resident memory passed this many KiB is replaced after its current task
-# (Celery's --max-memory-per-child): a leaking task costs one process, never the container.
-CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("WORKER_MAX_MEMORY_PER_CHILD", 1_048_576, minimum=0) or None
+# KiB past which a pool process is replaced after its task (--max-memory-per-child; 0: never). "auto": the
+# container's memory limit shared among the pool, applied and checked at start by task_queue/memory.py.
+_auto = env_str("WORKER_MAX_MEMORY_PER_CHILD", "auto") == "auto"
+WORKER_MAX_MEMORY_PER_CHILD = "auto" if _auto else env_int("WORKER_MAX_MEMORY_PER_CHILD", 0, minimum=0)
 # The worker's consumer touches this file while it consumes (task_queue/liveness.py); start-worker
 # kills the worker once the file is stale, so that the container is replaced.
 WORKER_LIVENESS_FILE = env_str("WORKER_LIVENESS_FILE", "/tmp/celery-worker-alive")  # noqa: S108

@@ -95,7 +95,7 @@ EDGES = {
     "CELERY_TASK_DELIVERY_LIMIT": ["1", "1000"],
     "CELERY_RESULT_EXPIRES_DAYS": ["1", "3650"],
     "WORKER_MAX_TASKS_PER_CHILD": ["0", "", "1", "100000"],
-    "WORKER_MAX_MEMORY_PER_CHILD": ["0", "1", "1048576", "67108864"],
+    "WORKER_MAX_MEMORY_PER_CHILD": ["auto", "", "0", "1", "1048576", "67108864"],
     "WEATHER_API_KEY": ["", "a-key"],
     "WEATHER_API_TIMEOUT": ["0.1", "300"],
     "WEATHER_BATCH_SIZE": ["1", "1000"],

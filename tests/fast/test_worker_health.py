@@ -31,7 +31,7 @@ def test_the_consumer_keeps_its_liveness_file_fresh(worker):
 
 
 def test_a_leaking_task_costs_its_pool_process_not_the_worker(worker, celery_worker_process):
-    limit_kib = settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD
+    limit_kib = settings.WORKER_MAX_MEMORY_PER_CHILD
     leak = leak_memory.delay(limit_kib // 1024 + 100)
     result = task_done(leak.id, timeout=60)
     assert result.status == "SUCCESS"  # the limit is checked after the task: its work is kept
