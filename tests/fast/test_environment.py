@@ -116,6 +116,8 @@ EDGES = {
     "WEATHER_QUOTA_MINUTE_SECONDS": ["1", "60"],
     "WEATHER_QUOTA_HOUR_SECONDS": ["1", "3600"],
     "WEATHER_QUOTA_DAY_SECONDS": ["1", "86400"],
+    "WEATHER_QUOTA_SCHEDULE_RESERVE": ["0", "0.99"],
+    "WEATHER_QUOTA_CALLER_SHARE": ["0.0001", "1"],
     "ETL_URL_ALLOWED_HOSTS": ["", "data.example.org", "data.example.org,.files.example.net,*"],
     "ETL_URL_ALLOWED_NETWORKS": ["", "10.1.2.0/24", "10.1.2.0/24,fd00::/8,192.0.2.7/32"],
     "ETL_MAX_REDIRECTS": ["0", "20"],
