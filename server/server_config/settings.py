@@ -156,10 +156,10 @@ if DJANGO_HTTPS:
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # --- Who may call the API, and how often (access/, docs/security.md) -----------------------------
-# Reading cities and their weather may stay open to anyone who reaches the site; every change, and
-# runs, tasks and imports, need a signed-in account (a token for scripts, the session for the
-# dashboard, whose session requests also need the CSRF token).
+# Cities and their weather may be read by anyone who reaches the site; changes, runs, tasks and
+# imports need an account (a token for scripts, the dashboard's session with its CSRF token).
 API_PUBLIC_READS = env_bool("API_PUBLIC_READS", True)
+API_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 90, minimum=1, maximum=3650)  # then refused
 # Budgets per client address (anonymous requests) and per user (signed-in ones), kept in the
 # shared cache below so that all gunicorn workers and web replicas count together.
 API_THROTTLE_ANON_RATE = env_rate("API_THROTTLE_ANON_RATE", "120/minute")

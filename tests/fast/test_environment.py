@@ -104,6 +104,7 @@ EDGES = {
     "WEATHER_RETENTION_DAYS": ["1", "3650"],
     "CELERY_BROKER_URL": ["", "amqp://u:p@broker:5672/vhost", "amqps://u:p@broker:5671/vhost"],
     "API_PUBLIC_READS": ["true", "false"],
+    "API_TOKEN_MAX_AGE_DAYS": ["1", "3650"],
     "API_THROTTLE_ANON_RATE": ["1/second", "120/minute", "100000/day"],
     "API_THROTTLE_USER_RATE": ["1/s", "1200/minute", "1000000/d"],
     "ADMIN_LOGIN_RATE": ["1/hour", "10/minute"],
