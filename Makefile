@@ -61,6 +61,8 @@ URL = http://$${NGINX_BIND:-127.0.0.1}:$${NGINX_PORT:-8080}
 FBRAIN_SECRETS_DIR ?= secrets
 SECRET_FILES := django_secret_key:DJANGO_SECRET_KEY postgres_password:POSTGRES_PASSWORD \
 	rabbitmq_password:RABBITMQ_PASSWORD flower_password:FLOWER_PASSWORD
+# Secrets that may stay empty (no random value is made for them): the value .env sets, or nothing.
+OPTIONAL_SECRET_FILES := weather_api_key:WEATHER_API_KEY
 
 # Every secret is REQUIRED: `make up` (and `make secrets`) refuse to go on while one is still at its
 # placeholder, since a stack started on `change-me` would run on a password printed in .env.example.
@@ -90,6 +92,12 @@ secrets: check-env ## Write the missing secret files in secrets/ from the values
 	  printf '%s\n' "$$value" >"$$file"; \
 	  chmod 644 "$$file"; \
 	  echo "wrote $$file"; \
+	done; \
+	for pair in $(OPTIONAL_SECRET_FILES); do \
+	  file=$(FBRAIN_SECRETS_DIR)/$${pair%%:*}; name=$${pair#*:}; \
+	  if [ -e "$$file" ]; then continue; fi; \
+	  value=$$( [ -f .env ] && sed -n "s/^$$name=//p" .env | tail -1 || true); \
+	  printf '%s\n' "$$value" >"$$file"; chmod 644 "$$file"; echo "wrote $$file"; \
 	done
 
 .PHONY: up

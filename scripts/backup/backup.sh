@@ -23,7 +23,8 @@ mkdir -p "$partial"
 trap 'rm -rf "$partial"' EXIT
 
 started=$(date +%s)
-"${compose[@]}" exec -T db sh -c 'exec pg_dump --format=custom --username="$POSTGRES_USER" --dbname="$POSTGRES_DB"' \
+# Without the rows of the sessions and the cache (dump-database.sh says why).
+"${compose[@]}" exec -T db bash -c "$(cat "${BASH_SOURCE[0]%/*}/dump-database.sh")" dump-database \
   >"$partial/postgres.dump"
 # To stdout ("-"): the broker's root is read-only and `compose cp` cannot reach its tmpfs.
 "${compose[@]}" exec -T rabbitmq rabbitmqctl --quiet export_definitions - >"$partial/rabbitmq-definitions.json"

@@ -42,15 +42,16 @@ started=$(date +%s)
 
 # Dropped with FORCE, so that a connection left by a one-off container cannot block the restore;
 # created again as the server's first start made it (postgres/initdb.d/app-database.psql). The
-# superuser runs this inside the db container; the rows are restored as the app's role
-# (FBRAIN_DB_USER), which owns them as it owns what its migrations create.
+# superuser does only this, inside the db container; the dump itself is restored by a session of
+# the app's role (FBRAIN_DB_USER), which owns the rows as it owns what its migrations create, and
+# which nothing in the dump can turn into the superuser (restore-as-app.sh says how).
 "${compose[@]}" exec -T db sh -c 'set -e
   psql --quiet --username="$POSTGRES_USER" --dbname=postgres -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS \"$POSTGRES_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$POSTGRES_DB\""
   psql --quiet --username="$POSTGRES_USER" --dbname="$POSTGRES_DB" -v ON_ERROR_STOP=1 \
     -v app="$FBRAIN_DB_USER" -v db="$POSTGRES_DB" --file=/docker-entrypoint-initdb.d/app-database.psql'
-"${compose[@]}" exec -T db sh -c 'exec pg_restore --no-owner --role="$FBRAIN_DB_USER" --exit-on-error \
-  --username="$POSTGRES_USER" --dbname="$POSTGRES_DB"' <"$source_dir/postgres.dump"
+"${compose[@]}" exec -T db bash -c "$(cat "${BASH_SOURCE[0]%/*}/restore-as-app.sh")" restore-as-app \
+  <"$source_dir/postgres.dump"
 
 if [ -f "$definitions" ]; then
   # Through stdin into the container's tmpfs (its root is read-only, and `compose cp` cannot reach a

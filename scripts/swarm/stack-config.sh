@@ -19,7 +19,7 @@ if [ -f .env ]; then
   source .env
   set +o allexport
 fi
-unset DJANGO_SECRET_KEY POSTGRES_PASSWORD RABBITMQ_PASSWORD FLOWER_PASSWORD
+unset DJANGO_SECRET_KEY POSTGRES_PASSWORD RABBITMQ_PASSWORD FLOWER_PASSWORD WEATHER_API_KEY
 
 mkdir -p "$(dirname "$out")"
 # A failed render leaves the previous file in place, never a half-written one.

@@ -21,7 +21,10 @@ class ApiTokenAuthentication(BaseAuthentication):
             raise AuthenticationFailed("An API token is plain ASCII.") from None
         user = api_token_user(key)
         if user is None:
-            raise AuthenticationFailed("This API token is unknown, revoked, or its user is inactive.")
+            raise AuthenticationFailed(
+                "This API token is unknown, revoked or expired, its user is inactive, or the user's "
+                "password changed since it was issued: ask for a new one (make token)."
+            )
         return user, None
 
     def authenticate_header(self, request):

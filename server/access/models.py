@@ -12,6 +12,9 @@ class ApiToken(models.Model):
     # The token's first characters, to tell a user's tokens apart in the admin; they prove nothing.
     prefix = models.CharField(max_length=12)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A digest of the user's password hash when the token was issued: a password change (admin,
+    # changepassword, a reset) makes it differ, and the token is refused from then on.
+    password_mark = models.CharField(max_length=64, default="")
 
     class Meta:
         ordering = ["-created_at"]

@@ -58,9 +58,15 @@ def _reserve_sql() -> str:
     )
 
 
-def quota_reserve(*, cost: Decimal, name: str = DEFAULT_BUDGET, now: float | None = None) -> Reservation:
+def quota_reserve(
+    *, cost: Decimal, name: str = DEFAULT_BUDGET, share: Decimal = Decimal(1), now: float | None = None
+) -> Reservation:
     """Spend `cost` calls from every window at once, or nothing when any window lacks room or the
-    API is paused. One statement, so concurrent callers on any host never overspend together."""
+    API is paused. One statement, so concurrent callers on any host never overspend together.
+
+    `share` scales every window's limit: a budget of `name`'s own that may use only that fraction
+    of the API's (one caller's share, say), counted in a row of its own.
+    """
     now = time.time() if now is None else now
     cost = Decimal(cost)
     for window in windows():
@@ -72,16 +78,22 @@ def quota_reserve(*, cost: Decimal, name: str = DEFAULT_BUDGET, now: float | Non
     params = {"name": name, "now": now, "cost": cost}
     for window in windows():
         params[window.name] = window.index(now)
-        params[f"{window.name}_limit"] = window.limit
+        params[f"{window.name}_limit"] = _limit(window, share, cost)
     for _ in range(2):
         if _try_reserve(params):
             return Reservation(granted=True)
         budget = QuotaBudget.objects.filter(name=name).first()
         if budget is not None:
-            return _refusal(budget, cost, now)
+            return _refusal(budget, cost, now, share)
         # The first reservation ever: create the row (a racing creator is harmless) and try again.
         QuotaBudget.objects.bulk_create([QuotaBudget(name=name)], ignore_conflicts=True)
     raise RuntimeError(f"the quota budget {name!r} cannot be created")
+
+
+def _limit(window: Window, share: Decimal, cost: Decimal) -> Decimal:
+    """A share's part of the window, never less than the request: a share too small for one call
+    still lets one through per window instead of refusing every request for ever."""
+    return max(window.limit * share, cost)
 
 
 def _try_reserve(params: dict) -> bool:
@@ -100,7 +112,7 @@ def _try_reserve(params: dict) -> bool:
         return cursor.fetchone() is not None
 
 
-def _refusal(budget: QuotaBudget, cost: Decimal, now: float) -> Reservation:
+def _refusal(budget: QuotaBudget, cost: Decimal, now: float, share: Decimal) -> Reservation:
     """Why a reservation was refused and how long until it may succeed (read after the fact: the
     answer only schedules the next attempt, which the UPDATE checks again)."""
     if budget.paused_until > now:
@@ -113,7 +125,7 @@ def _refusal(budget: QuotaBudget, cost: Decimal, now: float) -> Reservation:
     blocking = []
     for window in windows():
         used, index = budget.spent(window, now)
-        if used + cost > window.limit:
+        if used + cost > _limit(window, share, cost):
             blocking.append((window.start(index + 1) - now, window, used))
     if not blocking:  # the window turned between the UPDATE and this read: try again at once
         return Reservation(granted=False, wait_seconds=0.0, blocked_by="race", reason="window turned")
@@ -122,7 +134,8 @@ def _refusal(budget: QuotaBudget, cost: Decimal, now: float) -> Reservation:
         granted=False,
         wait_seconds=wait,
         blocked_by=window.name,
-        reason=f"{used} of {window.limit} calls of this {window.name} spent, {cost} more asked",
+        reason=f"{used} of {_limit(window, share, cost).normalize():f} calls of this {window.name} spent, "
+        f"{cost} more asked",
     )
 
 

@@ -41,7 +41,10 @@ def env_secret(name: str, *, required: bool, default: str | None = None) -> str:
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc.strerror}.") from exc
         if not value:
-            raise ImproperlyConfigured(f"{name}_FILE={path!r} is empty.")
+            if required:
+                raise ImproperlyConfigured(f"{name}_FILE={path!r} is empty.")
+            # An optional secret's empty file (WEATHER_API_KEY on the free tier) means none.
+            return default or ""
         return value
     value = _raw(name)
     if value is None:

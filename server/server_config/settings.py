@@ -156,10 +156,10 @@ if DJANGO_HTTPS:
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # --- Who may call the API, and how often (access/, docs/security.md) -----------------------------
-# Reading cities and their weather may stay open to anyone who reaches the site; every change, and
-# runs, tasks and imports, need a signed-in account (a token for scripts, the session for the
-# dashboard, whose session requests also need the CSRF token).
+# Cities and their weather may be read by anyone who reaches the site; changes, runs, tasks and
+# imports need an account (a token for scripts, the dashboard's session with its CSRF token).
 API_PUBLIC_READS = env_bool("API_PUBLIC_READS", True)
+API_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 90, minimum=1, maximum=3650)  # then refused
 # Budgets per client address (anonymous requests) and per user (signed-in ones), kept in the
 # shared cache below so that all gunicorn workers and web replicas count together.
 API_THROTTLE_ANON_RATE = env_rate("API_THROTTLE_ANON_RATE", "120/minute")
@@ -391,10 +391,11 @@ WEATHER_QUOTA_PER_DAY = env_int("WEATHER_QUOTA_PER_DAY", 10_000, minimum=1)
 WEATHER_QUOTA_MINUTE_SECONDS = env_int("WEATHER_QUOTA_MINUTE_SECONDS", 60, minimum=1)
 WEATHER_QUOTA_HOUR_SECONDS = env_int("WEATHER_QUOTA_HOUR_SECONDS", 3600, minimum=1)
 WEATHER_QUOTA_DAY_SECONDS = env_int("WEATHER_QUOTA_DAY_SECONDS", 86_400, minimum=1)
-_SMALLEST_QUOTA = min(WEATHER_QUOTA_PER_MINUTE, WEATHER_QUOTA_PER_HOUR, WEATHER_QUOTA_PER_DAY)
-if WEATHER_BATCH_SIZE > _SMALLEST_QUOTA:
-    # A batch costs at least one call per city: a larger batch could never be sent.
+# Refreshes asked through the API spend all but the schedule's reserve, one account its share at most.
+WEATHER_QUOTA_SCHEDULE_RESERVE = env_float("WEATHER_QUOTA_SCHEDULE_RESERVE", 0.5, minimum=0.0, maximum=0.99)
+WEATHER_QUOTA_CALLER_SHARE = env_float("WEATHER_QUOTA_CALLER_SHARE", 0.05, minimum=0.0001, maximum=1.0)
+if min(WEATHER_QUOTA_PER_MINUTE, WEATHER_QUOTA_PER_HOUR, WEATHER_QUOTA_PER_DAY) < WEATHER_BATCH_SIZE:
     raise ImproperlyConfigured(
-        f"WEATHER_BATCH_SIZE={WEATHER_BATCH_SIZE} is more than a quota window allows "
-        "(WEATHER_QUOTA_PER_MINUTE/HOUR/DAY): lower it or raise the quota."
+        f"WEATHER_BATCH_SIZE={WEATHER_BATCH_SIZE} is more than a quota window allows (a batch costs at "
+        "least a call per city; WEATHER_QUOTA_PER_MINUTE/HOUR/DAY): lower it or raise the quota."
     )

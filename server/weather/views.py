@@ -12,7 +12,8 @@ from weather import selectors
 
 @require_GET
 def dashboard(request):
-    # The page shows what the API would: cities to everyone while API_PUBLIC_READS is on, runs to staff.
+    # The page shows what the API would: cities to everyone while API_PUBLIC_READS is on, runs and
+    # the API budget to staff.
     login_url = reverse("admin-login")
     if not (settings.API_PUBLIC_READS or request.user.is_authenticated):
         return redirect_to_login(request.get_full_path(), login_url)
@@ -24,6 +25,7 @@ def dashboard(request):
         "login_url": f"{login_url}?next=/",
         "chart_city": next((c for c in cities if c.latest_observed_at), cities[0] if cities else None),
         "flower_url": settings.FLOWER_URL,
-        "quota": quota_status(),
+        # The budget and the provider's 429 reason are the operator's, as GET /api/quota/ is staff's.
+        "quota": quota_status() if request.user.is_staff else None,
     }
     return render(request, "weather/dashboard.html", context)

@@ -25,7 +25,7 @@ from weather.services.enqueue import (
     transaction_serialized,
 )
 from weather.services.etl import etl_source_check
-from weather.services.forecast_quota import refresh_plan
+from weather.services.forecast_quota import forecast_quota_reserve_on_demand, refresh_plan
 from weather.services.runs import refresh_run_finish, run_begin, run_fail
 
 logger = get_task_logger(__name__)
@@ -39,11 +39,16 @@ CITY_FETCH_DEDUP_SECONDS = 15 * 60
 OPEN_REFRESH_MAX_AGE = timedelta(hours=3)
 
 
-def city_refresh_enqueue(*, city_id: int) -> tuple[str, bool]:
+def city_refresh_enqueue(*, city_id: int, caller: str | None = None) -> tuple[str, bool]:
     """Queue a fetch of one city, or return the one still queued: (task id, queued now). A single
-    fetch records no run."""
+    fetch records no run. A `caller` (an account asking through the API) pays for a fetch it queues
+    from its share of the budget (forecast_quota_reserve_on_demand); joining a queued one is free."""
+    charge = None if caller is None else lambda: forecast_quota_reserve_on_demand(caller=caller, locations=1)
     return task_enqueue_unless_queued(
-        tasks.fetch_weather_for_city.si(city_id), key=f"city-fetch:{city_id}", ttl=CITY_FETCH_DEDUP_SECONDS
+        tasks.fetch_weather_for_city.si(city_id),
+        key=f"city-fetch:{city_id}",
+        ttl=CITY_FETCH_DEDUP_SECONDS,
+        before_enqueue=charge,
     )
 
 

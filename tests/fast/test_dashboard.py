@@ -61,3 +61,13 @@ def test_it_shows_the_api_budget_its_pause_and_deferred_cities(staff_user):
     assert "Weather API budget" in page and "<td>12.5</td><td>600</td><td>587.5</td>" in page
     assert "Paused until" in page and "Minutely API request limit exceeded." in page
     assert "7 cities deferred for the API budget" in page
+
+
+def test_a_visitor_or_a_signed_in_non_staff_user_sees_no_budget_and_no_pause_reason(db, django_user_model):
+    # The budget is the operator's (GET /api/quota/ is staff-only): the page keeps it to staff too.
+    quota_reserve(cost=Decimal("12.5"))
+    quota_pause(retry_after=60, reason="Minutely API request limit exceeded.")
+    member = staff_client(django_user_model.objects.create_user("member", password="pw-for-tests"))
+    for client in (Client(), member):
+        page = client.get("/").content.decode()
+        assert "Weather API budget" not in page and "Minutely API request limit" not in page

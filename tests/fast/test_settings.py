@@ -108,6 +108,15 @@ def test_a_secret_can_come_from_a_file(tmp_path, monkeypatch):
         env.env_secret("SOME_SECRET", required=True)
 
 
+def test_an_empty_file_means_no_optional_secret_and_is_refused_for_a_required_one(tmp_path, monkeypatch):
+    # `make secrets` writes secrets/weather_api_key empty on the free tier: no key, no error.
+    (tmp_path / "weather_api_key").write_text("\n")
+    monkeypatch.setenv("WEATHER_API_KEY_FILE", str(tmp_path / "weather_api_key"))
+    assert env.env_secret("WEATHER_API_KEY", required=False) == ""
+    with pytest.raises(ImproperlyConfigured, match="is empty"):
+        env.env_secret("WEATHER_API_KEY", required=True)
+
+
 @pytest.mark.parametrize("value", ["True", "FALSE", "1", "off"])
 def test_booleans_accept_the_usual_spellings(monkeypatch, value):
     monkeypatch.setenv("SOME_FLAG", value)

@@ -1,3 +1,5 @@
+import secrets
+
 import pytest
 
 from tests.stack.stack import running_stack
@@ -10,7 +12,10 @@ TRUSTED_PROXY = "127.0.0.1"
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """One real, hardened stack for the security tier, torn down at the end even when a test fails."""
-    with running_stack(tmp_path_factory.mktemp("security"), NGINX_TRUSTED_PROXIES=TRUSTED_PROXY) as stack:
+    # A paid plan's key, so that the tier can look for it where it must not show (docker inspect).
+    key = "fbr-test-weather-key-" + secrets.token_hex(8)
+    overrides = {"NGINX_TRUSTED_PROXIES": TRUSTED_PROXY, "WEATHER_API_KEY": key}
+    with running_stack(tmp_path_factory.mktemp("security"), **overrides) as stack:
         yield stack
 
 
@@ -20,6 +25,7 @@ _HOLDERS = {
     "postgres_password": "web",
     "rabbitmq_password": "web",
     "flower_password": "flower",
+    "weather_api_key": "celery",
 }
 
 

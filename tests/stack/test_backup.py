@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.stack.stack import REPO, Stack
+from tests.stack.stack import REPO, STAFF_USER, Stack
 
 # Beat rewrites its schedule's rows each time it starts (django-celery-beat's `date_changed`, and
 # `last_update` of its change marker) and each time it sends one (`last_run_at`, `total_run_count`,
@@ -129,9 +129,30 @@ def backup(stack: Stack) -> tuple[str, float]:
     return folder, took
 
 
+# A staff member's signed-in session, made as Django's login makes one: its cookie's name and key.
+A_STAFF_SESSION = f"""
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+user = get_user_model().objects.get(username='{STAFF_USER}')
+session = SessionStore()
+session.update({{SESSION_KEY: str(user.pk), HASH_SESSION_KEY: user.get_session_auth_hash(),
+                BACKEND_SESSION_KEY: 'django.contrib.auth.backends.ModelBackend'}})
+session.create()
+print(settings.SESSION_COOKIE_NAME + '=' + session.session_key)
+"""
+
+
+def runs_with_cookie(stack: Stack, cookie: str) -> int:
+    """The status of a staff-only read sent with only this cookie (no token)."""
+    return stack.http("GET", "/api/runs/", anonymous=True, headers={"Cookie": cookie}).status
+
+
 @pytest.mark.destroys_stack
 def test_a_backup_restores_every_row_after_down_v_and_an_older_schema_is_migrated(stack):
     readings = seeded(stack)
+    session = stack.django(A_STAFF_SESSION)
+    assert runs_with_cookie(stack, session) == 200
     folder, backup_took = backup(stack)
     dumped, last_result, dumped_readings = dump_checksums(stack, folder)
     # The dump holds what the test put in, beside what the earlier tests left.
@@ -153,6 +174,9 @@ def test_a_backup_restores_every_row_after_down_v_and_an_older_schema_is_migrate
     assert table_checksums(stack, last_result) == dumped
     assert stack.sql(SEEDED_READINGS) == readings
     assert stack.http("GET", "/api/cities/?page_size=1").status == 200
+    # The backup holds no session (scripts/backup/dump-database.sh): the key signs nobody in now.
+    assert stack.sql("SELECT count(*) FROM django_session") == "0"
+    assert runs_with_cookie(stack, session) in (401, 403)
 
     # A dump taken at an older schema (weather's last migration undone), restored into this
     # stack once it is back at the newer one: the restore migrates it forward.

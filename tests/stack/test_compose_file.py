@@ -128,7 +128,13 @@ def test_every_variable_the_file_reads_is_documented_in_env_example():
 def test_no_secret_passes_through_compose_variables():
     # Secrets reach containers as files (`secrets:`), never interpolated into an environment.
     text = (REPO / "docker-compose.yml").read_text()
-    for secret in ["DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "FLOWER_PASSWORD"]:
+    for secret in [
+        "DJANGO_SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "RABBITMQ_PASSWORD",
+        "FLOWER_PASSWORD",
+        "WEATHER_API_KEY",
+    ]:
         assert f"${{{secret}" not in text
     assert all(set(spec) == {"file"} for spec in COMPOSE["secrets"].values())
     env_example = (REPO / ".env.example").read_text()
@@ -166,7 +172,13 @@ def test_the_data_services_are_on_an_internal_network_and_only_callers_of_the_in
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_app_services_read_secrets_from_files_and_show_none_in_their_environment(name):
     environment = SERVICES[name]["environment"]
-    for secret in ["DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "FLOWER_PASSWORD"]:
+    for secret in [
+        "DJANGO_SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "RABBITMQ_PASSWORD",
+        "FLOWER_PASSWORD",
+        "WEATHER_API_KEY",
+    ]:
         assert environment[secret] == ""  # blanks what the env file may hold
     for secret in SERVICES[name]["secrets"]:
         assert f"/run/secrets/{secret}" in environment.values()

@@ -85,7 +85,8 @@ class CityRefreshApi(APIView):
         city = selectors.city_get(city_id=city_id)
         # A spent budget answers 429 with Retry-After now rather than queueing a fetch that waits.
         forecast_quota_check(locations=1)
-        task_id, new = workflows.city_refresh_enqueue(city_id=city.id)
+        # The caller's share and the schedule's reserve: 429 too once they are spent.
+        task_id, new = workflows.city_refresh_enqueue(city_id=city.id, caller=str(request.user.pk))
         status_url = request.build_absolute_uri(reverse("api:task-status", args=[task_id]))
         code = status.HTTP_202_ACCEPTED if new else status.HTTP_200_OK  # 200: the fetch already queued
         return Response({"task_id": task_id, "status_url": status_url}, status=code)

@@ -77,9 +77,12 @@ def transaction_serialized(name: str) -> Iterator[None]:
         yield
 
 
-def task_enqueue_unless_queued(signature: Signature, *, key: str, ttl: float) -> tuple[str, bool]:
+def task_enqueue_unless_queued(
+    signature: Signature, *, key: str, ttl: float, before_enqueue: Callable[[], None] | None = None
+) -> tuple[str, bool]:
     """Queue `signature` unless the task last queued under `key` has not finished: then return that
-    task's id and False instead of queueing a second one.
+    task's id and False instead of queueing a second one. `before_enqueue` runs, in the same
+    transaction, only when a task is to be queued; what it raises queues nothing.
 
     The shared cache remembers the id for `ttl` seconds at most, so a task that never reports back
     (a lost message) stops blocking new ones then. A task whose result row is not written yet (its
@@ -89,6 +92,8 @@ def task_enqueue_unless_queued(signature: Signature, *, key: str, ttl: float) ->
         queued = cache.get(key)
         if queued and not TaskResult.objects.filter(task_id=queued, status__in=READY_STATES).exists():
             return queued, False
+        if before_enqueue is not None:
+            before_enqueue()
         task_id = task_enqueue_on_commit(signature)
         cache.set(key, task_id, ttl)
     return task_id, True

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
+
 from quota.cost import request_cost
+from quota.models import DEFAULT_BUDGET
 from quota.selectors import quota_status
 from quota.services import quota_pause, quota_reserve
 from weather import selectors
@@ -44,6 +47,37 @@ def forecast_quota_check(*, locations: int) -> None:
             retry_after=wait,
             blocked_by=blocked_by,
         )
+
+
+# What refreshes asked through the API have spent, all callers together, and each caller alone: rows
+# of the quota table beside the API's own budget, charged when a fetch is queued, not when it runs.
+ON_DEMAND_BUDGET = f"{DEFAULT_BUDGET}/on-demand"
+
+
+def _caller_budget(caller: str) -> str:
+    return f"{DEFAULT_BUDGET}/caller/{caller}"
+
+
+def forecast_quota_reserve_on_demand(*, caller: str, locations: int) -> None:
+    """Charge a refresh a caller asks for to the callers' part of the budget (all but
+    WEATHER_QUOTA_SCHEDULE_RESERVE) and to the caller's own share (WEATHER_QUOTA_CALLER_SHARE),
+    or raise QuotaExhaustedError (a 429) saying how long until it fits. Call it inside the
+    transaction that queues the fetch, so a refusal of either rolls back the other's charge."""
+    cost = forecast_cost(locations=locations)
+    parts = [
+        (ON_DEMAND_BUDGET, 1 - settings.WEATHER_QUOTA_SCHEDULE_RESERVE, "refreshes asked through the API"),
+        (_caller_budget(caller), settings.WEATHER_QUOTA_CALLER_SHARE, "one caller"),
+    ]
+    for name, share, whose in parts:
+        reservation = quota_reserve(cost=cost, name=name, share=Decimal(str(share)))
+        if not reservation.granted:
+            raise QuotaExhaustedError(
+                f"The part of the weather API's budget that {whose} may spend is used up "
+                f"({reservation.reason}); the rest is kept for the scheduled refresh. "
+                f"Try again in {math.ceil(reservation.wait_seconds)} s.",
+                retry_after=reservation.wait_seconds,
+                blocked_by=reservation.blocked_by,
+            )
 
 
 def forecast_rate_limited(exc: RateLimitedError) -> None:

@@ -10,7 +10,8 @@ from access.tokens import api_token_issue, api_tokens_revoke
 class Command(BaseCommand):
     help = (
         "Print a new API token for USERNAME on stdout (what it did goes to stderr), or revoke "
-        "every token of USERNAME with --revoke. Earlier tokens stay valid until revoked."
+        "every token of USERNAME with --revoke. Earlier tokens stay valid until revoked, until they "
+        "expire (API_TOKEN_MAX_AGE_DAYS) or until the password changes."
     )
 
     def add_arguments(self, parser):
