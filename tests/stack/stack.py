@@ -122,7 +122,7 @@ class Stack:
         and the shell variables set by the user's earlier commands, if any."""
         home = self.directory.parent / "home"
         home.mkdir(exist_ok=True)
-        environment = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
+        environment = self.environment()
         environment.update(shell_vars or {}, HOME=str(home))
         result = subprocess.run(
             ["bash", "-c", command], cwd=self.directory, env=environment,
@@ -131,6 +131,17 @@ class Stack:
         if check and result.returncode != 0:
             raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
+
+    def environment(self) -> dict[str, str]:
+        """This process's variables but those the stack's .env sets: Compose lets the shell's win
+        over .env, so a POSTGRES_DB exported for the fast tier would name another database here."""
+        env_file = self.directory / ".env"
+        written = env_lines(env_file).keys() if env_file.exists() else ()
+        return {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("COMPOSE_", "DOCKER_")) and name not in written
+        }
 
     def timed(self, command: str) -> subprocess.CompletedProcess:
         started = time.monotonic()
@@ -147,8 +158,8 @@ class Stack:
         self, *args: str, timeout: float = 600, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            self.compose_args(*args), cwd=self.directory, capture_output=True, text=True, timeout=timeout,
-            input=input,
+            self.compose_args(*args), cwd=self.directory, env=self.environment(), capture_output=True,
+            text=True, timeout=timeout, input=input,
         )  # fmt: skip
         if check and result.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
