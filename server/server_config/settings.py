@@ -3,7 +3,7 @@
 import zoneinfo
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -22,6 +22,7 @@ from server_config.env import (
 )
 from server_config.openapi import OPENAPI_SETTINGS
 from server_config.schedule import BEAT_SCHEDULE
+from task_queue.broker import broker_settings
 from task_queue.queues import task_queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -214,45 +215,12 @@ LOGGING = logging_config(log_format=LOG_FORMAT, level=_LOG_LEVEL, service=env_st
 for _old in ("CONCURRENCY", "PREFETCH_MULTIPLIER", "MAX_TASKS_PER_CHILD"):
     if env_str(f"CELERY_WORKER_{_old}", ""):
         raise ImproperlyConfigured(f"CELERY_WORKER_{_old} is now called WORKER_{_old}: rename it in .env.")
-# Without a broker URL, debug mode runs on kombu's filesystem transport so that `make dev` needs
-# no server; outside debug mode a missing broker is a configuration error.
-_BROKER_SCHEMES = ("amqp", "amqps", "pyamqp", "filesystem")
-if env_str("CELERY_BROKER_URL", ""):
-    CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", schemes=_BROKER_SCHEMES)
-elif env_str("RABBITMQ_URL", ""):
-    CELERY_BROKER_URL = env_url("RABBITMQ_URL", schemes=_BROKER_SCHEMES)
-elif DEBUG:
-    CELERY_BROKER_URL = "filesystem://localhost/"
-else:
-    raise ImproperlyConfigured("CELERY_BROKER_URL (or RABBITMQ_URL) must be set unless DJANGO_DEBUG=true.")
-# The broker password is kept out of the URL: Celery masks `broker_password` in `inspect conf` (what
-# Flower's worker pages and /flower/api/workers show), but masks a URL only under the exact key
-# `broker_url`, never the namespaced CELERY_BROKER_URL. A password written in the URL is moved out;
-# otherwise it comes from RABBITMQ_PASSWORD or RABBITMQ_PASSWORD_FILE (the Compose secret).
-_broker = urlsplit(CELERY_BROKER_URL)
-if _broker.password is not None:
-    CELERY_BROKER_PASSWORD = unquote(_broker.password)
-    _userinfo, _hostinfo = _broker.netloc.rsplit("@", 1)
-    CELERY_BROKER_URL = _broker._replace(netloc=f"{_userinfo.split(':', 1)[0]}@{_hostinfo}").geturl()
-else:
-    CELERY_BROKER_PASSWORD = env_secret("RABBITMQ_PASSWORD", required=False) or None
-if urlsplit(CELERY_BROKER_URL).scheme == "filesystem":
-    _broker_dir = Path(env_str("CELERY_BROKER_FILESYSTEM_DIR", str(VAR_DIR / "broker")))
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-        # The default 1 s poll makes every control reply (Flower, `celery inspect`) miss its 1 s timeout.
-        "polling_interval": 0.1,
-    }
-else:
-    # Each publish waits for the broker's ack: a message the broker refuses raises instead of
-    # vanishing.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+# Where the broker is, its password (kept out of the URL, so that Flower and `inspect conf` mask it)
+# and how publishes are confirmed: task_queue/broker.py says why each is so.
+_broker = broker_settings(debug=DEBUG, var_dir=VAR_DIR)
+CELERY_BROKER_URL = _broker.url
+CELERY_BROKER_PASSWORD = _broker.password
+CELERY_BROKER_TRANSPORT_OPTIONS = _broker.transport_options
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The control (pidbox) queues are transient: RabbitMQ 4.3 refuses a transient queue that is not
 # exclusive, so they are exclusive (Celery 5.7's default, said here since the stack depends on it).
