@@ -165,7 +165,6 @@ API_PUBLIC_READS = env_bool("API_PUBLIC_READS", True)
 API_THROTTLE_ANON_RATE = env_rate("API_THROTTLE_ANON_RATE", "120/minute")
 API_THROTTLE_USER_RATE = env_rate("API_THROTTLE_USER_RATE", "1200/minute")
 ADMIN_LOGIN_RATE = env_rate("ADMIN_LOGIN_RATE", "10/minute")
-# Failed token authentications per client address (access/authentication.py): 429 past it.
 API_THROTTLE_AUTH_FAILURE_RATE = env_rate("API_THROTTLE_AUTH_FAILURE_RATE", "60/minute")
 # How many proxies append to X-Forwarded-For in front of Django: the client's address is the one
 # the outermost of ours saw. nginx is one (the Compose stack); `make dev` has none. Too high a
@@ -175,17 +174,10 @@ API_PROXY_HOPS = env_int("API_PROXY_HOPS", 0 if DEBUG else 1, minimum=0, maximum
 CITIES_MAX_TOTAL = env_int("CITIES_MAX_TOTAL", 100_000, minimum=1)
 ETL_MAX_NEW_CITIES = env_int("ETL_MAX_NEW_CITIES", 10_000, minimum=1)
 
-# The shared cache: a table in PostgreSQL (created by the migrate job), shared by every process; it
-# holds the per-city refresh dedup (weather/services/enqueue.py). The request budgets have a table
-# of their own (access/budgets.py). Past MAX_ENTRIES Django culls entries by key order, live ones
-# included: room for one entry per city at the catalogue's cap (CITIES_MAX_TOTAL) and more.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "fbrain_cache",
-        "OPTIONS": {"MAX_ENTRIES": 2 * CITIES_MAX_TOTAL},
-    }
-}
+# Shared by every process: the per-city refresh dedup (budgets: access/budgets.py). Past MAX_ENTRIES
+# Django culls live entries by key order: room for one per city at the catalogue's cap, and more.
+_CACHE = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "fbrain_cache"}
+CACHES = {"default": {**_CACHE, "OPTIONS": {"MAX_ENTRIES": 2 * CITIES_MAX_TOTAL}}}
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
