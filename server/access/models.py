@@ -21,3 +21,19 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+
+class ThrottleBudget(models.Model):
+    """One request budget's current window: how many requests `key` has made since `window_start`
+    (seconds since the epoch). One row per live budget, counted by one upsert per request
+    (access/budgets.py); a row whose window has ended is only waiting to be swept, never culled
+    while it counts. The table is UNLOGGED on PostgreSQL: no WAL per request, and a crash of the
+    database forgets the budgets (they refill), which is the price of a counter on every request."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    window_start = models.BigIntegerField()
+    window_end = models.BigIntegerField(db_index=True)
+    hits = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.hits} since {self.window_start}"

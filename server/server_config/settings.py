@@ -166,6 +166,7 @@ API_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 90, minimum=1, maximu
 API_THROTTLE_ANON_RATE = env_rate("API_THROTTLE_ANON_RATE", "120/minute")
 API_THROTTLE_USER_RATE = env_rate("API_THROTTLE_USER_RATE", "1200/minute")
 ADMIN_LOGIN_RATE = env_rate("ADMIN_LOGIN_RATE", "10/minute")
+API_THROTTLE_AUTH_FAILURE_RATE = env_rate("API_THROTTLE_AUTH_FAILURE_RATE", "60/minute")
 # How many proxies append to X-Forwarded-For in front of Django: the client's address is the one
 # the outermost of ours saw. nginx is one (the Compose stack); `make dev` has none. Too high a
 # number lets a client choose its own address, and with it its throttle bucket.
@@ -174,13 +175,10 @@ API_PROXY_HOPS = env_int("API_PROXY_HOPS", 0 if DEBUG else 1, minimum=0, maximum
 CITIES_MAX_TOTAL = env_int("CITIES_MAX_TOTAL", 100_000, minimum=1)
 ETL_MAX_NEW_CITIES = env_int("ETL_MAX_NEW_CITIES", 10_000, minimum=1)
 
-# The throttles' store: a table in PostgreSQL (created by the migrate job), shared by every process.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "fbrain_cache",
-    }
-}
+# Shared by every process: the per-city refresh dedup (budgets: access/budgets.py). Past MAX_ENTRIES
+# Django culls live entries by key order: room for one per city at the catalogue's cap, and more.
+_CACHE = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "fbrain_cache"}
+CACHES = {"default": {**_CACHE, "OPTIONS": {"MAX_ENTRIES": 2 * CITIES_MAX_TOTAL}}}
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

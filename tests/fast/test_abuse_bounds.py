@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
+from access.budgets import budgets_clear
+from access.models import ThrottleBudget
 from access.tokens import api_token_issue
 from tests.fast.conftest import REPO, task_done
 from tests.polling import wait_for
@@ -26,10 +29,13 @@ def post(client, path, body=None):
 
 @pytest.fixture
 def fresh_budgets(db):
-    """Throttle counters live in the shared cache table, outside the tests' rollback: start empty."""
+    """Budgets and the per-city dedup are shared by every process; a test that commits (one with
+    transactional_db) would leave them to the next: start and end empty."""
     cache.clear()
+    budgets_clear()
     yield
     cache.clear()
+    budgets_clear()
 
 
 def test_anonymous_callers_get_a_429_with_retry_after_in_the_json_contract(
@@ -175,3 +181,28 @@ def test_an_import_that_would_overfill_the_catalogue_loads_none(api, worker):
     assert City.objects.count() == 3000
     fits = import_run(api, "fits.csv", rows[:-1])
     assert fits.state == "success" and City.objects.count() == 4000
+
+
+def test_bad_tokens_from_one_address_get_429_and_a_good_token_elsewhere_still_works(staff_token, db):
+    # The default budget (API_THROTTLE_AUTH_FAILURE_RATE, 60/minute): the fast tier leaves it as is.
+    attacker = Client(raise_request_exception=False, REMOTE_ADDR="198.51.100.7")
+    bad = {"Authorization": "Token not-a-real-token"}
+    statuses = [attacker.get("/api/runs/", headers=bad).status_code for _ in range(61)]
+    assert statuses == [401] * 60 + [429]
+    refused = attacker.get("/api/runs/", headers=bad)
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 60
+    elsewhere = Client(raise_request_exception=False, REMOTE_ADDR="198.51.100.8")
+    assert elsewhere.get("/api/runs/", headers={"Authorization": f"Token {staff_token}"}).status_code == 200
+
+
+def test_a_spent_admin_login_budget_survives_hundreds_of_other_budgets(staff_user, settings):
+    # Django's DatabaseCache culled entries by key order past 300: a spent admin-login budget
+    # came back when enough other clients had a budget of their own.
+    settings.ADMIN_LOGIN_RATE = "2/minute"
+    browser = Client(REMOTE_ADDR="203.0.113.9")
+    wrong = {"username": "staff", "password": "wrong"}
+    assert [browser.post("/admin/login/", wrong).status_code for _ in range(3)] == [200, 200, 429]
+    for i in range(400):
+        assert Client(REMOTE_ADDR=f"10.9.{i // 200}.{i % 200}").get("/api/cities/").status_code == 200
+    assert ThrottleBudget.objects.count() >= 401
+    assert browser.post("/admin/login/", wrong).status_code == 429

@@ -29,9 +29,9 @@ def staff(stack) -> Stack:
 def fresh_budgets(staff):
     """Request budgets are shared by the whole stack (that is the point): start and end empty, so
     tests after this one are not refused for what it spent."""
-    staff.django("from django.core.cache import cache; cache.clear(); print('ok')")
+    staff.django("from access.budgets import budgets_clear; budgets_clear(); print('ok')")
     yield
-    staff.django("from django.core.cache import cache; cache.clear(); print('ok')")
+    staff.django("from access.budgets import budgets_clear; budgets_clear(); print('ok')")
 
 
 class Browser:
