@@ -100,8 +100,13 @@ secrets: check-env ## Write the missing secret files in secrets/ from the values
 	  printf '%s\n' "$$value" >"$$file"; chmod 644 "$$file"; echo "wrote $$file"; \
 	done
 
+# A public address with DJANGO_HTTPS=false: refused, unless ALLOW_PUBLIC_PLAIN_HTTP=true (docs/security.md).
+.PHONY: check-https
+check-https: ## Refuse plain HTTP (DJANGO_HTTPS=false) on a non-loopback NGINX_BIND unless ALLOW_PUBLIC_PLAIN_HTTP=true
+	@scripts/docker/check-https.sh compose
+
 .PHONY: up
-up: check-env secrets build ## Build, start, wait until every service is healthy, print the URLs
+up: check-env check-https secrets build ## Build, start, wait until every service is healthy, print the URLs
 	$(COMPOSE) up -d --wait --wait-timeout 300
 	@set -a; source .env; set +a; \
 	echo; echo "F_BRAIN is up:"; \
@@ -274,6 +279,12 @@ test-security: venv engine ## Security tier: the hardened stack from outside (ng
 	tests/stack/images/build.sh
 	$(BIN)/pytest -p no:django tests/security
 
+# A stack of its own behind docker-compose.tls.yml's terminator, with a CA made by openssl for the run,
+# set up as docs/security.md says: about 5 minutes.
+.PHONY: test-tls
+test-tls: venv standins ## TLS tier: the stack behind a real TLS terminator (redirect, Secure cookies, HSTS, CSRF, Flower)
+	$(BIN)/pytest -p no:django tests/tls
+
 .PHONY: test-faults
 test-faults: venv standins ## Inject faults into real processes and containers; rewrite docs/reliability.md's table
 	rm -rf build/reliability
@@ -293,6 +304,7 @@ stack-config: check-env secrets venv ## Render build/swarm/stack.yml for `docker
 
 .PHONY: swarm-up
 swarm-up: check-env secrets venv ## Deploy or update the stack on the Swarm `docker` talks to (a manager), wait until it converges
+	@scripts/docker/check-https.sh swarm
 	PYTHON=$(BIN)/python scripts/swarm/deploy.sh
 
 .PHONY: swarm-down

@@ -26,6 +26,12 @@ Docker 28:
 - `deploy.resources.limits.pids` from a variable: the stack loader does not turn the interpolated
   string into a number ("must be a integer"), so CONTAINER_PIDS_LIMIT is read here.
 
+And it adds one thing Compose has no use for: every network is an encrypted overlay (IPsec between
+the nodes, `driver_opts: encrypted`), since the broker password, session cookies and Flower's Basic
+auth cross the LAN on them. SWARM_OVERLAY_ENCRYPTION=false opts out (a kernel without ESP, or a
+network already encrypted underneath: docs/scale-out.md). docker-compose.tls.yml in COMPOSE_FILE is
+refused: its terminator shares nginx's network namespace, which Swarm cannot do.
+
 Usage: python scripts/swarm/compose_for_swarm.py [docker-compose.yml] > swarm-base.yml
 """
 
@@ -39,6 +45,8 @@ COMPOSE_ONLY_TOP = ("name",)
 COMPOSE_ONLY_SERVICE = ("depends_on", "ports", "build", "container_name", "restart", "security_opt")
 PIDS_VARIABLE = "CONTAINER_PIDS_LIMIT"
 PIDS_DEFAULT = 512
+ENCRYPTION_VARIABLE = "SWARM_OVERLAY_ENCRYPTION"
+TLS_OVERRIDE = "docker-compose.tls.yml"
 
 
 class _NoAliases(yaml.SafeDumper):
@@ -53,6 +61,32 @@ def pids_limit() -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise SystemExit(f"{PIDS_VARIABLE}={raw!r} is not a positive integer.")
     return int(raw)
+
+
+def overlay_encryption() -> bool:
+    raw = os.environ.get(ENCRYPTION_VARIABLE, "").strip() or "true"
+    if raw not in ("true", "false"):
+        raise SystemExit(f"{ENCRYPTION_VARIABLE}={raw!r} must be true or false.")
+    return raw == "true"
+
+
+def refuse_compose_only_files() -> None:
+    if TLS_OVERRIDE in os.environ.get("COMPOSE_FILE", "").split(":"):
+        raise SystemExit(
+            f"COMPOSE_FILE names {TLS_OVERRIDE}, which Swarm cannot run (its terminator shares nginx's "
+            "network namespace). On Swarm, terminate TLS in front of the edge nodes: docs/scale-out.md."
+        )
+
+
+def encrypted(networks: dict) -> dict:
+    """Each network with `encrypted` among its driver options, the others it has kept."""
+    return {
+        name: {
+            **(network or {}),
+            "driver_opts": {**(network or {}).get("driver_opts", {}), "encrypted": "true"},
+        }
+        for name, network in networks.items()
+    }
 
 
 def tmpfs_mount(entry: str) -> dict:
@@ -75,12 +109,14 @@ def size_bytes(value: str) -> int:
     return int(number) * units.get(unit, 1)
 
 
-def for_swarm(compose: dict, pids: int, folder: Path) -> dict:
+def for_swarm(compose: dict, pids: int, folder: Path, *, encrypt: bool = True) -> dict:
     stack = {
         key: value
         for key, value in compose.items()
         if key not in COMPOSE_ONLY_TOP and not key.startswith("x-")
     }
+    if encrypt:
+        stack["networks"] = encrypted(stack.get("networks", {}))
     services = {}
     for name, service in compose["services"].items():
         if "profiles" in service:
@@ -105,8 +141,10 @@ def for_swarm(compose: dict, pids: int, folder: Path) -> dict:
 
 def main(argv: list[str]) -> None:
     path = Path(argv[1] if len(argv) > 1 else "docker-compose.yml")
+    refuse_compose_only_files()
     compose = yaml.safe_load(path.read_text())
-    yaml.dump(for_swarm(compose, pids_limit(), path.parent), sys.stdout, Dumper=_NoAliases, sort_keys=False)
+    stack = for_swarm(compose, pids_limit(), path.parent, encrypt=overlay_encryption())
+    yaml.dump(stack, sys.stdout, Dumper=_NoAliases, sort_keys=False)
 
 
 if __name__ == "__main__":

@@ -138,6 +138,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 1_048_576, minimu
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# No script reads the CSRF cookie: the dashboard takes the token from its page's meta tag, the admin
+# from its forms. So a script injected into a page cannot read it either (tests/tls).
+CSRF_COOKIE_HTTPONLY = True
 # Production is served over HTTPS, terminated in front of nginx (a load balancer, a TLS proxy):
 # redirect plain HTTP, mark cookies secure, send HSTS. A trial on http://127.0.0.1 turns it off
 # (.env.example does). nginx passes the terminator's X-Forwarded-Proto on.

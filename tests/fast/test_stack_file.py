@@ -233,3 +233,49 @@ def test_every_variable_the_stack_file_reads_is_documented_in_env_example():
     referenced = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)", (REPO / "docker-stack.yml").read_text()))
     documented = set(re.findall(r"^#? ?([A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.M))
     assert referenced and referenced - documented == set()
+
+
+def render_with(rendered, extra: str, out: str) -> subprocess.CompletedProcess:
+    """stack-config.sh once more, with lines added to the copy's .env for this render only (and an
+    APP_IMAGE, which test_an_app_image_must_be_named_for_swarm takes out)."""
+    env_file = rendered["folder"] / ".env"
+    original = env_file.read_text()
+    env_file.write_text(f"{original}APP_IMAGE=registry.example:5000/fbrain/app:1\n{extra}")
+    try:
+        return subprocess.run(
+            ["bash", "scripts/swarm/stack-config.sh", f"build/swarm/{out}"],
+            cwd=rendered["folder"], env={**os.environ, "PYTHON": sys.executable},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        env_file.write_text(original)
+
+
+def test_every_overlay_network_is_encrypted_by_default(rendered):
+    # The broker password, session cookies and Flower's Basic auth cross the LAN on these networks.
+    networks = rendered["stack"]["networks"]
+    assert set(networks) == set(COMPOSE["networks"])
+    assert all(network["driver_opts"] == {"encrypted": "true"} for network in networks.values()), networks
+    # What docker-compose.yml says of each is kept.
+    assert networks["backend"]["internal"] is True and networks["proxy"]["internal"] is True
+
+
+def test_overlay_encryption_is_turned_off_only_by_an_explicit_false(rendered):
+    result = render_with(rendered, "SWARM_OVERLAY_ENCRYPTION=false\n", "plain.yml")
+    assert result.returncode == 0, result.stderr
+    networks = yaml.safe_load((rendered["folder"] / "build/swarm/plain.yml").read_text())["networks"]
+    assert not any("encrypted" in (network or {}).get("driver_opts", {}) for network in networks.values())
+
+
+def test_a_malformed_overlay_encryption_value_is_refused(rendered):
+    result = render_with(rendered, "SWARM_OVERLAY_ENCRYPTION=no\n", "bad.yml")
+    assert result.returncode != 0
+    assert "SWARM_OVERLAY_ENCRYPTION='no' must be true or false." in result.stderr
+
+
+def test_the_tls_override_is_refused_on_swarm(rendered):
+    # Its terminator shares nginx's network namespace (network_mode: service:nginx), which Swarm lacks.
+    result = render_with(rendered, "COMPOSE_FILE=docker-compose.yml:docker-compose.tls.yml\n", "tls.yml")
+    assert result.returncode != 0
+    assert "docker-compose.tls.yml, which Swarm cannot run" in result.stderr
+    assert not list((rendered["folder"] / "build/swarm").glob("tls.yml*"))

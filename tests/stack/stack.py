@@ -12,7 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,14 +297,19 @@ class Stack:
 
 
 @contextmanager
-def running_stack(workdir: Path, **overrides: str) -> Iterator[Stack]:
+def running_stack(
+    workdir: Path, prepare: Callable[[Stack], None] | None = None, **overrides: str
+) -> Iterator[Stack]:
     """A stack started the README's way in a fresh copy of this checkout: its commands up to `make up`,
     with the secrets and overrides written into .env after `cp .env.example .env`. Torn down afterwards,
     whatever happened, leaving no container, volume or network (its logs are kept in build/<project>.log).
-    The README's remaining commands are run by the Compose tier's first test."""
+    The README's remaining commands are run by the Compose tier's first test. `prepare`, if given,
+    runs in the configured copy before them (a tier's own documented steps, such as certificates)."""
     stack = Stack.create(workdir, **overrides)
     commands = readme_docker_commands()
     try:
+        if prepare is not None:
+            prepare(stack)
         for command in commands[: commands.index("make up") + 1]:
             if command != "cp .env.example .env":  # Stack.create did it, then set the secrets
                 stack.timed(command)
