@@ -261,12 +261,12 @@ e2e: venv standins chromium ## A new user's first hour: docs/first-hour.md run s
 test-compose-swarm: venv standins chromium ## Compose and first-hour tiers, and the Swarm tier, at once
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-compose test-swarm
 
-# The security and monitoring tiers side by side, each on a stack of its own: they mostly wait on
-# containers, so together they take little more than the longer one. Each tier's output is printed
-# whole when it ends.
+# The security, TLS and monitoring tiers and the major upgrade side by side, each on a stack of its
+# own: they mostly wait on containers, so together they take little more than the longest. Each
+# tier's output is printed whole when it ends.
 .PHONY: test-stacks
-test-stacks: venv standins ## Security and monitoring tiers and the major upgrade at once (three stacks)
-	$(MAKE) --no-print-directory -j3 --output-sync=target test-security test-monitoring test-upgrade-major
+test-stacks: venv standins ## Security, TLS and monitoring tiers and the major upgrade at once (four stacks)
+	$(MAKE) --no-print-directory -j4 --output-sync=target test-security test-tls test-monitoring test-upgrade-major
 
 # A stack of its own on the previous defaults (PostgreSQL 15, RabbitMQ 3.10), moved to the current ones
 # by `make upgrade-major`: about 8 minutes.
