@@ -14,11 +14,13 @@ from tests.stack.stack import REPO
 
 CONFIGURATION = REPO / "docs" / "configuration.md"
 ENV_EXAMPLE = REPO / ".env.example"
-COMPOSE_FILES = [REPO / "docker-compose.yml", REPO / "docker-stack.yml", REPO / "docker-compose.dev.yml"]
+COMPOSE_FILES = [REPO / name for name in ("docker-compose.yml", "docker-stack.yml", "docker-compose.dev.yml")]
+COMPOSE_FILES.append(REPO / "docker-compose.tls.yml")
 SHELL_SCRIPTS = sorted(
     [path for path in (REPO / "server" / "docker").iterdir() if path.is_file()]
     + list((REPO / "scripts").rglob("*.sh"))
     + list((REPO / "nginx" / "entrypoint.d").glob("*.sh"))
+    + list((REPO / "nginx" / "tls").glob("*.sh"))
     + list((REPO / "postgres" / "initdb.d").glob("*.sh"))
 )
 NAME = r"[A-Z][A-Z0-9_]*"
@@ -29,7 +31,7 @@ PLATFORM = {"PATH", "HOME", "HOSTNAME", "BASH_SOURCE", "PIPESTATUS", "DJANGO_SET
 
 def python_reads() -> set[str]:
     names = set()
-    for path in (REPO / "server").rglob("*.py"):
+    for path in [*(REPO / "server").rglob("*.py"), *(REPO / "scripts").rglob("*.py")]:
         if "migrations" in path.parts:
             continue
         text = path.read_text()
@@ -38,6 +40,8 @@ def python_reads() -> set[str]:
         names |= {f"{name}_FILE" for name in re.findall(rf'env_secret\(\s*"({NAME})"', text)}
         names |= set(re.findall(rf'(?:os\.environ\.get|os\.getenv)\(\s*"({NAME})"', text))
         names |= set(re.findall(rf'os\.environ\[\s*"({NAME})"\s*\]', text))
+        # scripts/swarm/compose_for_swarm.py names the variables it reads once: NAME_VARIABLE = "NAME".
+        names |= set(re.findall(rf'^\w+_VARIABLE = "({NAME})"', text, re.M))
     return names
 
 
@@ -46,8 +50,10 @@ def shell_reads(text: str) -> set[str]:
     used = set(re.findall(rf"\$\{{?({NAME})", text))
     assigned = set(re.findall(rf"^\s*(?:export\s+|local\s+|readonly\s+)?({NAME})=", text, re.M))
     defaulted = set(re.findall(rf"\$\{{({NAME}):?[-?=]", text))
-    # start-flower's `secret NAME` reads NAME or the file NAME_FILE names.
+    # start-flower's `secret NAME` reads NAME or the file NAME_FILE names; check-https.sh's
+    # `setting NAME default` and `boolean NAME value` read NAME from the shell or .env.
     secrets = set(re.findall(rf"\bsecret ({NAME})\b", text))
+    used |= set(re.findall(rf"\b(?:setting|boolean) ({NAME})\b", text))
     return (used - assigned) | defaulted | secrets | {f"{name}_FILE" for name in secrets}
 
 

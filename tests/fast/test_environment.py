@@ -108,6 +108,7 @@ EDGES = {
     "API_THROTTLE_ANON_RATE": ["1/second", "120/minute", "100000/day"],
     "API_THROTTLE_USER_RATE": ["1/s", "1200/minute", "1000000/d"],
     "ADMIN_LOGIN_RATE": ["1/hour", "10/minute"],
+    "API_THROTTLE_AUTH_FAILURE_RATE": ["1/s", "60/minute"],
     "API_PROXY_HOPS": ["0", "1", "2"],
     "CITIES_MAX_TOTAL": ["1", "100000", "10000000"],
     "ETL_MAX_NEW_CITIES": ["1", "10000"],
