@@ -255,11 +255,13 @@ chromium: ## Install Debian's Chromium for the first-hour tier's browser
 e2e: venv standins chromium ## A new user's first hour: docs/first-hour.md run step by step, and a browser
 	$(BIN)/pytest -p no:django tests/e2e
 
-# The Compose tier and the Swarm tier side by side: one stack on this machine's engine, the other on
-# four daemons of its own; both mostly wait on containers. Each tier's output is printed whole when it ends.
+# The Compose tier, then the Swarm tier. Side by side they once fit in the Compose tier's time, but
+# on two cores the Swarm tier's new workers then started too slowly for its scaling and dead-node
+# tests (clean-clone run of 6fe77b4: 3 of 7 failed beside the Compose tier; alone, 7 of 7 passed).
 .PHONY: test-compose-swarm
-test-compose-swarm: venv standins chromium ## Compose and first-hour tiers, and the Swarm tier, at once
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-compose test-swarm
+test-compose-swarm: venv standins chromium ## Compose and first-hour tiers, then the Swarm tier
+	$(MAKE) --no-print-directory test-compose
+	$(MAKE) --no-print-directory test-swarm
 
 # The security, TLS and monitoring tiers and the major upgrade side by side, each on a stack of its
 # own: they mostly wait on containers, so together they take little more than the longest. Each
