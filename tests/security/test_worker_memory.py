@@ -99,7 +99,6 @@ def wait_for_log(name: str, pattern: str, *, count: int = 1, timeout: float) -> 
     raise AssertionError(f"no {count} x {pattern!r} in {timeout} s:\n{logs_of(name)[-3000:]}")
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="needs a Docker engine")
 def test_a_leaking_task_is_recycled_not_oom_killed_under_the_shipped_limits(worker):
     name, queue = worker
     wait_for_log(name, r"celery@\S+ ready", timeout=300)
