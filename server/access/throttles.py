@@ -30,8 +30,15 @@ class _SettingRateThrottle(SimpleRateThrottle):
         return self._retry_after
 
 
-class AnonymousAddressThrottle(_SettingRateThrottle):
-    """Anonymous requests, per client address (the one nginx saw, see API_PROXY_HOPS)."""
+class _AddressThrottle(_SettingRateThrottle):
+    """A budget per client address: the one nginx saw (see API_PROXY_HOPS)."""
+
+    def get_cache_key(self, request, view) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class AnonymousAddressThrottle(_AddressThrottle):
+    """Anonymous requests, per client address."""
 
     scope = "anon-address"
     rate_setting = "API_THROTTLE_ANON_RATE"
@@ -39,7 +46,7 @@ class AnonymousAddressThrottle(_SettingRateThrottle):
     def get_cache_key(self, request, view) -> str | None:
         if request.user and request.user.is_authenticated:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return super().get_cache_key(request, view)
 
 
 class UserThrottle(_SettingRateThrottle):
@@ -54,22 +61,16 @@ class UserThrottle(_SettingRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class AdminLoginThrottle(_SettingRateThrottle):
+class AdminLoginThrottle(_AddressThrottle):
     """Login attempts to the admin, per client address. Works on a plain Django request."""
 
     scope = "admin-login"
     rate_setting = "ADMIN_LOGIN_RATE"
 
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
-
-class AuthFailureThrottle(_SettingRateThrottle):
+class AuthFailureThrottle(_AddressThrottle):
     """Failed token authentications, per client address. DRF authenticates before any throttle
     runs, so without this a bad token was answered 401 at no cost to the caller, forever."""
 
     scope = "auth-failure"
     rate_setting = "API_THROTTLE_AUTH_FAILURE_RATE"
-
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
