@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -187,6 +188,9 @@ def test_bad_tokens_from_one_address_get_429_and_a_good_token_elsewhere_still_wo
     # The default budget (API_THROTTLE_AUTH_FAILURE_RATE, 60/minute): the fast tier leaves it as is.
     attacker = Client(raise_request_exception=False, REMOTE_ADDR="198.51.100.7")
     bad = {"Authorization": "Token not-a-real-token"}
+    # Fixed windows reset at each minute: start early in one, so the 61 requests share it.
+    if time.time() % 60 > 45:
+        time.sleep(60 - time.time() % 60)
     statuses = [attacker.get("/api/runs/", headers=bad).status_code for _ in range(61)]
     assert statuses == [401] * 60 + [429]
     refused = attacker.get("/api/runs/", headers=bad)
@@ -198,7 +202,9 @@ def test_bad_tokens_from_one_address_get_429_and_a_good_token_elsewhere_still_wo
 def test_a_spent_admin_login_budget_survives_hundreds_of_other_budgets(staff_user, settings):
     # Django's DatabaseCache culled entries by key order past 300: a spent admin-login budget
     # came back when enough other clients had a budget of their own.
-    settings.ADMIN_LOGIN_RATE = "2/minute"
+    # A day-long window: the 400 requests below take seconds, and a minute's window could end meanwhile
+    # and give the budget back for the wrong reason (fixed windows reset at their boundary).
+    settings.ADMIN_LOGIN_RATE = "2/day"
     browser = Client(REMOTE_ADDR="203.0.113.9")
     wrong = {"username": "staff", "password": "wrong"}
     assert [browser.post("/admin/login/", wrong).status_code for _ in range(3)] == [200, 200, 429]
