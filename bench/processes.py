@@ -6,6 +6,7 @@ Importing this module sets the benchmark's environment (bench/settings.py) befor
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -43,7 +44,9 @@ def prepare_database() -> None:
     django.setup()
     from django.core.management import call_command
 
+    # As the migrate job does (server/docker/migrate): the enqueue's dedup lives in the cache table.
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
 
 
 def reset_data() -> None:
@@ -137,6 +140,13 @@ def worker_process(concurrency: int):
     return process(
         args, name=f"worker-{concurrency}", ready=lambda: app.control.ping([hostname], timeout=0.5)
     )
+
+
+def free_port() -> int:
+    """A port nothing listens on now (bound then released): ports next to the stub's may be taken."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def rss_kib(pid: int) -> int:

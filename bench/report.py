@@ -91,20 +91,55 @@ def refresh_report(r: dict) -> list[str]:
         lines.append(f"| {row['workers']} | {'stored' if row['stored'] else 'off'} | {row['per_s']:,.0f} |")
     floor = r["kombu_floor_per_s"]
     lines.append(f"RabbitMQ floor (kombu: publish, confirmed, then consume; one process): {floor:,.0f}/s")
+    off = next(row["per_s"] for row in r["overhead"] if row["workers"] == 2 and not row["stored"])
+    lines.append(f"No-op, 2 processes, results off ÷ the floor: {off / floor:.2f} (goal: at least 0.5)")
     return lines
+
+
+def _load_figures(m: dict) -> str:
+    """req/s, p50 and p99 of a clean run; of any other, why there are none."""
+    if m["non_2xx"] or m["socket_errors"]:
+        refused = f"{m['non_2xx']:,} non-2xx and {m['socket_errors']:,} socket errors"
+        return f"none: {refused} of {m['requests']:,} answers | | "
+    return f"{m['rps']:,.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f}"
+
+
+def _clean(*runs: dict) -> bool:
+    return all(not (m["non_2xx"] or m["socket_errors"]) for m in runs)
+
+
+def _queued(m: dict) -> str:
+    return "" if m.get("queued") is None else f"{m['queued']:,} of {m['requests']:,}"
 
 
 def web_report(web: dict) -> list[str]:
     lines = table_head(
-        "Web path (wrk, 2 threads, 16 connections; gunicorn with 2 workers)",
-        "via, endpoint, req/s:, p50 ms:, p99 ms:, non-2xx:",
+        "Web path under load (wrk, 2 threads, 16 connections; gunicorn with 2 workers)",
+        "via, endpoint, req/s:, p50 ms:, p99 ms:, tasks queued:",
     )
     for via in ("gunicorn", "nginx"):
         for endpoint, m in web[via].items():
-            figures = f"{m['rps']:,.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['errors']}"
-            lines.append(f"| {via} | {endpoint} | {figures} |")
-    for via in ("gunicorn", "nginx"):
-        ratio = web[via]["enqueue_refresh"]["p50_ms"] / web[via]["city_detail"]["p50_ms"]
-        lines.append(f"p50 of the enqueue ÷ p50 of the plain JSON view, via {via}: {ratio:.2f}")
+            lines.append(f"| {via} | {endpoint} | {_load_figures(m)} | {_queued(m)} |")
+    alone = web["alone"]
+    lines += table_head(
+        "One request per worker at a time (2 connections): a request's own time",
+        "endpoint, req/s:, p50 ms:, p99 ms:, tasks queued:",
+    )
+    for endpoint, m in alone.items():
+        lines.append(f"| {endpoint} | {_load_figures(m)} | {_queued(m)} |")
+    parts = web["parts_ms"]
+    lines.append(
+        f"Parts alone, p50: the PENDING row's INSERT {parts['pending_insert']:.2f} ms, "
+        f"a confirmed publish to a quorum queue {parts['confirmed_publish']:.2f} ms"
+    )
+    read, enqueue = alone["city_detail"], alone["enqueue_refresh"]
+    unthrottled = alone["city_detail_unthrottled"]
+    if _clean(read, unthrottled):
+        cost = (read["p50_ms"] - unthrottled["p50_ms"]) / unthrottled["p50_ms"]
+        lines.append(f"The throttles' cost: {cost:+.0%} of an unthrottled read's p50 (goal: at most 15 %)")
+    if _clean(read, enqueue):
+        floor = read["p50_ms"] + parts["pending_insert"] + parts["confirmed_publish"]
+        ratio = enqueue["p50_ms"] / floor
+        lines.append(f"Enqueue p50 ÷ (read p50 + INSERT + publish): {ratio:.2f} (goal: at most 1.3)")
     lines.append(f"Web memory (gunicorn, KiB) before and after the load: {web['web_rss_kib']}")
     return lines

@@ -1,6 +1,6 @@
 """Tasks sent, per task name, counted by the processes that publish them and that Prometheus scrapes.
 
-Flower would count the task-sent events (task_send_sent_event is on), but its --purge_offline_workers
+Flower could count task-sent events (settings.py no longer sends them), but its --purge_offline_workers
 removes, at every scrape of its /metrics, the series of each event sender that is not a worker with
 heartbeats: web and beat, which send most tasks. So web (every gunicorn process, summed) and beat
 count their own publishes. Tasks a worker publishes (a refresh's batches) are not counted here; they

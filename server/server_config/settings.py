@@ -290,7 +290,12 @@ if urlsplit(CELERY_BROKER_URL).scheme != "filesystem":
     }
 CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+# Workers send those events without publisher confirms: each confirm held the worker's event loop
+# (task_queue/events.py). Tasks are still published with confirms.
+CELERY_WORKER_CONSUMER = "task_queue.events:UnconfirmedEventsConsumer"
+# No task-sent event: it was a second confirmed publish on every enqueue, and Flower drops what it
+# counts of them (observability/publishing.py counts sent tasks instead). A queued task shows in
+# Flower once a worker receives it, and in the API from its PENDING row at once.
 # Celery's Django fixup closes the database connection around every task unless this is set: a new
 # PostgreSQL connection per task was a fifth of a short task's time (py-spy, docs/performance.md).
 # server_config/celery.py still drops connections past POSTGRES_CONN_MAX_AGE or broken, per task.

@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -19,6 +18,7 @@ from django_celery_results.models import TaskResult
 from access.budgets import budgets_clear
 from access.models import ThrottleBudget
 from access.tokens import api_token_issue
+from task_queue.models import TaskClaim
 from tests.fast.conftest import REPO, task_done
 from tests.polling import wait_for
 from weather.models import City, PipelineRun
@@ -28,14 +28,31 @@ def post(client, path, body=None):
     return client.post(path, body or {}, content_type="application/json")
 
 
+def posted_at_once(client, path: str, *, times: int) -> list:
+    """`times` POSTs to `path` from as many threads (each its own database connection), released together."""
+    barrier, answers = threading.Barrier(times), []
+
+    def ask():
+        barrier.wait()
+        answers.append(post(client, path))
+        connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
 @pytest.fixture
 def fresh_budgets(db):
-    """Budgets and the per-city dedup are shared by every process; a test that commits (one with
+    """Budgets and the per-city claims are shared by every process; a test that commits (one with
     transactional_db) would leave them to the next: start and end empty."""
-    cache.clear()
+    TaskClaim.objects.all().delete()
     budgets_clear()
     yield
-    cache.clear()
+    TaskClaim.objects.all().delete()
     budgets_clear()
 
 
@@ -102,18 +119,7 @@ def test_simultaneous_full_refresh_requests_start_one_fan_out(api, worker, stub)
     City.objects.bulk_create(City(name=f"Race {i}", latitude=i, longitude=i) for i in range(3))
     # Slow answers keep the run open while the requests race; the lock is what keeps them to one.
     stub.configure(latency_ms=3000)
-    barrier, answers = threading.Barrier(4), []
-
-    def ask():
-        barrier.wait()
-        answers.append(post(api, "/api/pipeline/refresh-all/"))
-        connection.close()
-
-    threads = [threading.Thread(target=ask) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = posted_at_once(api, "/api/pipeline/refresh-all/", times=4)
     assert sorted(a.status_code for a in answers) == [200, 200, 200, 202]
     assert len({a.json()["run_id"] for a in answers}) == 1
     run_id = answers[0].json()["run_id"]
@@ -127,9 +133,21 @@ def test_a_city_whose_fetch_is_queued_is_not_queued_twice(api, db, fresh_budgets
     again = post(api, f"/api/cities/{city.id}/refresh/")
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json()["task_id"] == first.json()["task_id"]
-    TaskResult.objects.create(task_id=first.json()["task_id"], status="SUCCESS")
+    # The PENDING row is written in the request's transaction; a worker that ran the task marks it.
+    pending = TaskResult.objects.filter(task_id=first.json()["task_id"], status="PENDING")
+    assert pending.update(status="SUCCESS") == 1
     after = post(api, f"/api/cities/{city.id}/refresh/")
     assert after.status_code == 202 and after.json()["task_id"] != first.json()["task_id"]
+
+
+def test_simultaneous_refreshes_of_one_city_queue_one_fetch(api, transactional_db, fresh_budgets):
+    # Four requests in four connections at once: the claim's row lock makes three wait for the first
+    # transaction, then join its task (task_queue/claims.py).
+    city = City.objects.create(name="Bergen", country="NO", latitude=60.39, longitude=5.32)
+    answers = posted_at_once(api, f"/api/cities/{city.id}/refresh/", times=4)
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 202]
+    assert len({a.json()["task_id"] for a in answers}) == 1
+    assert TaskResult.objects.filter(task_name="weather.tasks.fetch_weather_for_city").count() == 1
 
 
 def test_a_queued_fetch_is_followed_to_its_end_then_a_new_one_may_start(api, worker, fresh_budgets):

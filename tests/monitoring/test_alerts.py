@@ -62,8 +62,7 @@ def test_workers_tasks_broker_and_web_series_exist_after_a_refresh(stack, promet
         timeout=120, what="the refresh task",
     )  # fmt: skip
     task = 'task="weather.tasks.fetch_weather_for_city"'
-    # Per task name, from the workers' events: received, started, succeeded; and its runtime. (Flower's
-    # --purge_offline_workers drops the task-sent series of web and beat, which send no heartbeats.)
+    # Per task name, from the workers' events: received, started, succeeded; and its runtime.
     for kind in ("task-received", "task-started", "task-succeeded"):
         wait_for(
             lambda kind=kind: _value(prometheus, f'sum(flower_events_total{{{task}, type="{kind}"}})') >= 1,

@@ -22,9 +22,9 @@ PREVIOUS = {
 }
 
 
-# Tables a backup leaves empty on purpose (docs/security.md: sessions and the cache authenticate or
-# count callers, and are not restored).
-VOLATILE = {"django_session", "fbrain_cache"}
+# Tables a backup leaves empty on purpose (scripts/backup/dump-database.sh: sessions, the cache, the
+# request budgets and the queued tasks' claims authenticate, count or coalesce callers, and are not restored).
+VOLATILE = {"django_session", "fbrain_cache", "access_throttlebudget", "task_queue_taskclaim"}
 
 
 @pytest.fixture(scope="module")

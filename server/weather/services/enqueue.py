@@ -8,12 +8,11 @@ from contextlib import contextmanager
 
 from amqp.exceptions import AMQPError
 from celery.canvas import Signature
-from celery.states import READY_STATES
-from django.core.cache import cache
 from django.db import connection, transaction
 from django_celery_results.models import TaskResult
 from kombu.exceptions import KombuError
 
+from task_queue.claims import task_claim
 from weather.errors import UnavailableError
 
 logger = logging.getLogger(__name__)
@@ -32,17 +31,19 @@ def task_enqueue_on_commit(
     """Publish `signature` once the current transaction commits; return its task id at once.
 
     The id is chosen here so the caller can answer with it before the publish happens. A PENDING
-    result row is written first, so `GET /api/tasks/<id>/` knows the task before a worker takes
-    it. When the broker cannot take the message the row is marked FAILURE, `on_broker_error` is
-    called with the reason, and UnavailableError tells the caller that nothing was queued.
+    result row is written now, in the caller's transaction (no round trips of its own), so `GET
+    /api/tasks/<id>/` knows the task before a worker takes it; a rollback removes it with the rest,
+    and nothing is published. When the broker cannot take the message the row is marked FAILURE,
+    `on_broker_error` is called with the reason, and UnavailableError tells the caller that nothing
+    was queued.
 
     A queued task is logged with its id (and its run's), so that one grep finds the request that
     queued it and the worker's lines about it (docs/operations.md, "Logs").
     """
     task_id = task_id or str(uuid.uuid4())
+    _pending_row_create(task_id, signature.task)
 
     def publish() -> None:
-        _pending_row_create(task_id, signature.task)
         try:
             signature.apply_async(task_id=task_id)
         except BROKER_ERRORS as exc:
@@ -84,24 +85,24 @@ def task_enqueue_unless_queued(
     task's id and False instead of queueing a second one. `before_enqueue` runs, in the same
     transaction, only when a task is to be queued; what it raises queues nothing.
 
-    The shared cache remembers the id for `ttl` seconds at most, so a task that never reports back
-    (a lost message) stops blocking new ones then. A task whose result row is not written yet (its
-    publish waits for the commit) counts as unfinished.
+    The claim on `key` (task_queue/claims.py) holds for `ttl` seconds at most, so a task that never
+    reports back (a lost message) stops blocking new ones then. Two callers at once: the second
+    waits for the first's transaction, then joins its task.
     """
-    with transaction_serialized(key):
-        queued = cache.get(key)
-        if queued and not TaskResult.objects.filter(task_id=queued, status__in=READY_STATES).exists():
+    task_id = str(uuid.uuid4())
+    with transaction.atomic():
+        queued = task_claim(key, task_id=task_id, ttl=ttl)
+        if queued is not None:
             return queued, False
         if before_enqueue is not None:
             before_enqueue()
-        task_id = task_enqueue_on_commit(signature)
-        cache.set(key, task_id, ttl)
+        task_enqueue_on_commit(signature, task_id=task_id)
     return task_id, True
 
 
 def _pending_row_create(task_id: str, task_name: str) -> None:
-    # One INSERT ... ON CONFLICT DO NOTHING instead of get_or_create's SELECT, savepoint and INSERT:
-    # the cheapest write on the request path (docs/performance.md, "The web path").
+    # One INSERT ... ON CONFLICT DO NOTHING instead of get_or_create's SELECT, savepoint and INSERT,
+    # inside the caller's transaction when there is one (docs/performance.md, "The web path").
     TaskResult.objects.bulk_create(
         [TaskResult(task_id=task_id, status="PENDING", task_name=task_name)], ignore_conflicts=True
     )
