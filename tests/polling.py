@@ -19,6 +19,15 @@ def wait_for(
         time.sleep(interval)
 
 
+def early_in_a_window(*, needed: float, window_seconds: int = 60) -> None:
+    """Unless `needed` seconds are left in the current fixed window (aligned on multiples of
+    `window_seconds` since the epoch, as access/budgets.py aligns request budgets), sleep into the
+    next one: a loop that counts against one budget must not see it reset half-way."""
+    left = window_seconds - time.time() % window_seconds
+    if left < needed:
+        time.sleep(left + 0.1)
+
+
 def stop(process: subprocess.Popen, *, timeout: float = 30) -> None:
     """SIGTERM, the graceful way out; SIGKILL if the process is still there after `timeout` seconds."""
     process.terminate()

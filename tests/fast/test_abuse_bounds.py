@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from access.models import ThrottleBudget
 from access.tokens import api_token_issue
 from task_queue.models import TaskClaim
 from tests.fast.conftest import REPO, task_done
-from tests.polling import wait_for
+from tests.polling import early_in_a_window, wait_for
 from weather.models import City, PipelineRun
 
 
@@ -206,9 +205,7 @@ def test_bad_tokens_from_one_address_get_429_and_a_good_token_elsewhere_still_wo
     # The default budget (API_THROTTLE_AUTH_FAILURE_RATE, 60/minute): the fast tier leaves it as is.
     attacker = Client(raise_request_exception=False, REMOTE_ADDR="198.51.100.7")
     bad = {"Authorization": "Token not-a-real-token"}
-    # Fixed windows reset at each minute: start early in one, so the 61 requests share it.
-    if time.time() % 60 > 45:
-        time.sleep(60 - time.time() % 60)
+    early_in_a_window(needed=15)  # the 61 requests share one minute's budget
     statuses = [attacker.get("/api/runs/", headers=bad).status_code for _ in range(61)]
     assert statuses == [401] * 60 + [429]
     refused = attacker.get("/api/runs/", headers=bad)
