@@ -43,7 +43,7 @@ def main() -> None:
             refresh_and_overhead(results, sizes, latencies, quick)
         if "web" in wanted:
             stub_config(latency_ms=0)
-            results["web"] = web_path(5 if quick else 10)
+            results["web"] = web_path(3 if quick else 10)
             log("web path measured")
         if "memory" in wanted:
             with worker_process(2) as worker:

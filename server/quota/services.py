@@ -2,7 +2,7 @@
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db import connection
@@ -29,17 +29,19 @@ class Reservation:
     wait_seconds: float = 0.0
     blocked_by: str = ""
     reason: str = ""
+    budget: str = ""  # the budget that refused (quota_reserve_shares: the guard or one share)
 
 
-def _column_sql(window: Window) -> tuple[str, str]:
-    """The window's count as of the new index (0 when the row holds an older one), and its new index.
+def _column_sql(window: Window, table: str = "") -> tuple[str, str]:
+    """The window's count as of the new index (0 when the row holds an older one), and its new index;
+    `table` qualifies the columns.
 
     A row already at a later index (a host whose clock runs ahead wrote it) keeps that index, and
     its count: a lagging clock can never turn a window back and spend its calls twice.
     """
-    name = window.name
-    used = f"(CASE WHEN {name}_window >= %({name})s THEN {name}_used ELSE 0 END)"
-    index = f"(CASE WHEN {name}_window > %({name})s THEN {name}_window ELSE %({name})s END)"
+    name, column = window.name, f"{table}.{window.name}" if table else window.name
+    used = f"(CASE WHEN {column}_window >= %({name})s THEN {column}_used ELSE 0 END)"
+    index = f"(CASE WHEN {column}_window > %({name})s THEN {column}_window ELSE %({name})s END)"
     return used, index
 
 
@@ -58,6 +60,44 @@ def _reserve_sql() -> str:
     )
 
 
+def _shares_sql(count: int) -> str:
+    """One UPDATE of `count` share budgets (rows of VALUES: name, then each window's limit), only
+    while every one exists and the guard budget is neither paused nor short of the cost."""
+    table = QuotaBudget._meta.db_table
+    sets, checks, guard_short = [], [], []
+    for position, window in enumerate(windows()):
+        used, index = _column_sql(window)
+        sets += [f"{window.name}_used = {used} + %(cost)s", f"{window.name}_window = {index}"]
+        checks.append(f"{used} + %(cost)s <= part.column{position + 2}")
+        guard_used, _ = _column_sql(window, table="guard")
+        guard_short.append(f"{guard_used} + %(cost)s > %({window.name}_limit)s")
+    names = [f"%(share{n})s" for n in range(count)]
+    rows = ", ".join(
+        "(" + ", ".join([names[n], *(f"%(share{n}_{window.name})s" for window in windows())]) + ")"
+        for n in range(count)
+    )
+    # Built from the model's table and column names only; every value is a parameter.
+    return (
+        f"UPDATE {table} SET {', '.join(sets)} FROM (VALUES {rows}) AS part "  # noqa: S608
+        f"WHERE {table}.name = part.column1 AND paused_until <= %(now)s AND {' AND '.join(checks)} "
+        f"AND (SELECT count(*) FROM {table} AS present WHERE present.name IN ({', '.join(names)})) = {count} "
+        f"AND NOT EXISTS (SELECT 1 FROM {table} AS guard WHERE guard.name = %(guard)s "
+        f"AND (guard.paused_until > %(now)s OR {' OR '.join(guard_short)})) "
+        f"RETURNING {table}.name"
+    )
+
+
+def _cost_checked(cost: Decimal) -> Decimal:
+    cost = Decimal(cost)
+    for window in windows():
+        if cost > window.limit:
+            raise QuotaCostTooHighError(
+                f"a request of {cost} calls exceeds the whole {window.name} budget of {window.limit}; "
+                "send fewer locations per request (WEATHER_BATCH_SIZE)"
+            )
+    return cost
+
+
 def quota_reserve(
     *, cost: Decimal, name: str = DEFAULT_BUDGET, share: Decimal = Decimal(1), now: float | None = None
 ) -> Reservation:
@@ -68,13 +108,7 @@ def quota_reserve(
     of the API's (one caller's share, say), counted in a row of its own.
     """
     now = time.time() if now is None else now
-    cost = Decimal(cost)
-    for window in windows():
-        if cost > window.limit:
-            raise QuotaCostTooHighError(
-                f"a request of {cost} calls exceeds the whole {window.name} budget of {window.limit}; "
-                "send fewer locations per request (WEATHER_BATCH_SIZE)"
-            )
+    cost = _cost_checked(cost)
     params = {"name": name, "now": now, "cost": cost}
     for window in windows():
         params[window.name] = window.index(now)
@@ -88,6 +122,66 @@ def quota_reserve(
         # The first reservation ever: create the row (a racing creator is harmless) and try again.
         QuotaBudget.objects.bulk_create([QuotaBudget(name=name)], ignore_conflicts=True)
     raise RuntimeError(f"the quota budget {name!r} cannot be created")
+
+
+def quota_reserve_shares(
+    *, cost: Decimal, shares: list[tuple[str, Decimal]], guard: str = DEFAULT_BUDGET, now: float | None = None
+) -> Reservation:
+    """Spend `cost` from each (name, share) budget, as quota_reserve would from each, but only while
+    `guard` (the API's own budget, which this does not spend) could take `cost` now and is not
+    paused. One statement for all: the on-demand path of a refresh pays one round trip, not one
+    per budget plus a read of the guard (docs/performance.md, "The web path").
+
+    Call it inside a transaction and roll it back on a refusal: a share with room may have been
+    charged when another had none. A refusal's `budget` names who refused, the guard first.
+    """
+    now = time.time() if now is None else now
+    cost = _cost_checked(cost)
+    params: dict = {"now": now, "cost": cost, "guard": guard}
+    for window in windows():
+        params[window.name] = window.index(now)
+        params[f"{window.name}_limit"] = Decimal(window.limit)
+    for n, (name, share) in enumerate(shares):
+        params[f"share{n}"] = name
+        for window in windows():
+            params[f"share{n}_{window.name}"] = _limit(window, share, cost)
+    for _ in range(2):
+        if _shares_charged(_shares_sql(len(shares)), params) == len(shares):
+            return Reservation(granted=True)
+        refusal = _shares_refusal(cost=cost, shares=shares, guard=guard, now=now)
+        if refusal is not None:
+            return refusal
+        # A share's first reservation ever: create its row (a racing creator is harmless), try again.
+        QuotaBudget.objects.bulk_create([QuotaBudget(name=name) for name, _ in shares], ignore_conflicts=True)
+    raise RuntimeError(f"the quota budgets {[name for name, _ in shares]!r} cannot be created")
+
+
+def _shares_charged(sql: str, params: dict) -> int:
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(sql, params)
+            return len(cursor.fetchall())
+        # The transaction's commit need not wait for the WAL: see _try_reserve.
+        cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, params)
+        cursor.nextset()
+        return len(cursor.fetchall())
+
+
+def _shares_refusal(*, cost: Decimal, shares: list[tuple[str, Decimal]], guard: str, now: float):
+    """Why quota_reserve_shares charged nothing, read after the fact (the guard, then each share);
+    None when a share's row does not exist yet."""
+    budgets = {budget.name: budget for budget in QuotaBudget.objects.filter(name__in=[guard, *dict(shares)])}
+    if guard in budgets:
+        refusal = _refusal(budgets[guard], cost, now, Decimal(1))
+        if refusal.blocked_by != "race":
+            return replace(refusal, budget=guard)
+    if any(name not in budgets for name, _ in shares):
+        return None
+    for name, share in shares:
+        refusal = _refusal(budgets[name], cost, now, share)
+        if refusal.blocked_by != "race":
+            return replace(refusal, budget=name)
+    return Reservation(granted=False, wait_seconds=0.0, blocked_by="race", reason="window turned")
 
 
 def _limit(window: Window, share: Decimal, cost: Decimal) -> Decimal:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from quota.models import QuotaBudget
+from quota.models import DEFAULT_BUDGET, QuotaBudget
 from quota.selectors import quota_status
 from quota.services import quota_pause
 from quota.windows import windows
@@ -122,3 +122,14 @@ def test_a_single_city_refresh_answers_429_with_retry_after_when_the_budget_is_s
     assert response.status_code == 429
     assert 29 <= int(response.headers["Retry-After"]) <= 30
     assert response.json()["extra"]["blocked_by"] == "pause"
+    # The refusal charged no part of the budget (the caller's share, the callers' part): rolled back.
+    assert not QuotaBudget.objects.exclude(name=DEFAULT_BUDGET).filter(minute_used__gt=0).exists()
+
+
+def test_a_single_city_refresh_answers_429_when_the_apis_own_day_is_spent(api):
+    city = make_cities(1)[0]
+    day_spent_but(0)
+    response = api.post(f"/api/cities/{city.id}/refresh/")
+    assert response.status_code == 429 and response.json()["extra"]["blocked_by"] == "day"
+    assert "window turns" in response.json()["message"]
+    assert not QuotaBudget.objects.exclude(name=DEFAULT_BUDGET).filter(day_used__gt=0).exists()

@@ -13,7 +13,7 @@ from django.conf import settings
 from quota.cost import request_cost
 from quota.models import DEFAULT_BUDGET
 from quota.selectors import quota_status
-from quota.services import quota_pause, quota_reserve
+from quota.services import quota_pause, quota_reserve, quota_reserve_shares
 from weather import selectors
 from weather.errors import QuotaExhaustedError
 from weather.openmeteo import CURRENT_VARIABLES, RateLimitedError
@@ -36,19 +36,6 @@ def forecast_quota_reserve(*, locations: int) -> None:
         )
 
 
-def forecast_quota_check(*, locations: int) -> None:
-    """Refuse at once (QuotaExhaustedError, a 429 in the API) a request the budget cannot take now,
-    instead of queueing work that would only wait."""
-    wait, blocked_by = quota_status().blocker(forecast_cost(locations=locations))
-    if wait > 0:
-        raise QuotaExhaustedError(
-            f"The weather API's budget is spent until its {blocked_by} window turns; "
-            f"try again in {math.ceil(wait)} s.",
-            retry_after=wait,
-            blocked_by=blocked_by,
-        )
-
-
 # What refreshes asked through the API have spent, all callers together, and each caller alone: rows
 # of the quota table beside the API's own budget, charged when a fetch is queued, not when it runs.
 ON_DEMAND_BUDGET = f"{DEFAULT_BUDGET}/on-demand"
@@ -61,23 +48,35 @@ def _caller_budget(caller: str) -> str:
 def forecast_quota_reserve_on_demand(*, caller: str, locations: int) -> None:
     """Charge a refresh a caller asks for to the callers' part of the budget (all but
     WEATHER_QUOTA_SCHEDULE_RESERVE) and to the caller's own share (WEATHER_QUOTA_CALLER_SHARE),
-    or raise QuotaExhaustedError (a 429) saying how long until it fits. Call it inside the
-    transaction that queues the fetch, so a refusal of either rolls back the other's charge."""
+    or raise QuotaExhaustedError (a 429) saying how long until it fits. The API's own budget is
+    not spent here (the worker reserves it before the request) but must have room now: a fetch
+    that would only wait in the queue is refused at once. Call it inside the transaction that
+    queues the fetch, so a refusal rolls back every charge."""
     cost = forecast_cost(locations=locations)
-    parts = [
-        (ON_DEMAND_BUDGET, 1 - settings.WEATHER_QUOTA_SCHEDULE_RESERVE, "refreshes asked through the API"),
-        (_caller_budget(caller), settings.WEATHER_QUOTA_CALLER_SHARE, "one caller"),
+    whose = {
+        ON_DEMAND_BUDGET: "refreshes asked through the API",
+        _caller_budget(caller): "one caller",
+    }
+    shares = [
+        (ON_DEMAND_BUDGET, Decimal(str(1 - settings.WEATHER_QUOTA_SCHEDULE_RESERVE))),
+        (_caller_budget(caller), Decimal(str(settings.WEATHER_QUOTA_CALLER_SHARE))),
     ]
-    for name, share, whose in parts:
-        reservation = quota_reserve(cost=cost, name=name, share=Decimal(str(share)))
-        if not reservation.granted:
-            raise QuotaExhaustedError(
-                f"The part of the weather API's budget that {whose} may spend is used up "
-                f"({reservation.reason}); the rest is kept for the scheduled refresh. "
-                f"Try again in {math.ceil(reservation.wait_seconds)} s.",
-                retry_after=reservation.wait_seconds,
-                blocked_by=reservation.blocked_by,
-            )
+    reservation = quota_reserve_shares(cost=cost, shares=shares)
+    if reservation.granted:
+        return
+    wait = reservation.wait_seconds
+    if reservation.budget in whose:
+        message = (
+            f"The part of the weather API's budget that {whose[reservation.budget]} may spend is used up "
+            f"({reservation.reason}); the rest is kept for the scheduled refresh. "
+            f"Try again in {math.ceil(wait)} s."
+        )
+    else:
+        message = (
+            f"The weather API's budget is spent until its {reservation.blocked_by} window turns; "
+            f"try again in {math.ceil(wait)} s."
+        )
+    raise QuotaExhaustedError(message, retry_after=wait, blocked_by=reservation.blocked_by)
 
 
 def forecast_rate_limited(exc: RateLimitedError) -> None:
