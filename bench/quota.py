@@ -127,23 +127,3 @@ def cost_per_batch(quick: bool) -> dict:
             "share": round(reserve / batch, 4),
         }
     return {"processes": figures}
-
-
-def quota_report(r: dict) -> list[str]:
-    rate, cost = r["rate"], r["cost"]["processes"]
-    lines = [
-        "",
-        f"API budget: {rate['cities']:,} cities, limit {rate['limit']} calls per {rate['window_s']} s "
-        f"window, batches of {rate['batch']}, 2 worker processes",
-        f"  calls per window: {rate['calls_per_window']} (max {rate['max_calls_in_a_window']}, "
-        f"429s {rate['refused_429']}); refresh took {rate['elapsed_s']} s",
-        f"  rate achieved ÷ limit, full windows: mean {rate['ratio_mean']}, min {rate['ratio_min']} "
-        "(goal ≥ 0.95; never above 1)",
-    ]
-    for processes, figures in cost.items():
-        lines.append(
-            f"  {processes} process(es) fetching batches of {BATCH} at once: reservation "
-            f"{figures['reserve_ms']} ms, batch {figures['batch_ms']} ms, "
-            f"budget ÷ batch {figures['share']:.2%} (goal < 5%)"
-        )
-    return lines

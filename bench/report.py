@@ -8,7 +8,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.quota import quota_report
 from tests.stack.stack import TEST_APP_IMAGE
 
 
@@ -84,7 +83,7 @@ def refresh_report(r: dict) -> list[str]:
     if growth:
         lines.append("Time for 10,000 ÷ time for 1,000 cities (10 = linear): " + "; ".join(growth))
     lines.append(
-        "* naive design extrapolated linearly from a sample (200 cities in --quick; 1,000 at 50 ms)."
+        "* naive design extrapolated linearly from a sample (100 cities in --quick; 1,000 at 50 ms)."
     )
     lines += table_head("Task overhead (no-op round trips per second)", "workers:, results, per s:")
     for row in r["overhead"]:
@@ -142,4 +141,24 @@ def web_report(web: dict) -> list[str]:
         ratio = enqueue["p50_ms"] / floor
         lines.append(f"Enqueue p50 ÷ (read p50 + INSERT + publish): {ratio:.2f} (goal: at most 1.3)")
     lines.append(f"Web memory (gunicorn, KiB) before and after the load: {web['web_rss_kib']}")
+    return lines
+
+
+def quota_report(r: dict) -> list[str]:
+    rate, cost = r["rate"], r["cost"]["processes"]
+    lines = [
+        "",
+        f"API budget: {rate['cities']:,} cities, limit {rate['limit']} calls per {rate['window_s']} s "
+        f"window, batches of {rate['batch']}, 2 worker processes",
+        f"  calls per window: {rate['calls_per_window']} (max {rate['max_calls_in_a_window']}, "
+        f"429s {rate['refused_429']}); refresh took {rate['elapsed_s']} s",
+        f"  rate achieved ÷ limit, full windows: mean {rate['ratio_mean']}, min {rate['ratio_min']} "
+        "(goal ≥ 0.95; never above 1)",
+    ]
+    for processes, figures in cost.items():
+        lines.append(
+            f"  {processes} process(es) fetching batches of {rate['batch']} at once: reservation "
+            f"{figures['reserve_ms']} ms, batch {figures['batch_ms']} ms, "
+            f"budget ÷ batch {figures['share']:.2%} (goal < 5%)"
+        )
     return lines

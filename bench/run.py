@@ -47,7 +47,7 @@ def main() -> None:
             log("web path measured")
         if "memory" in wanted:
             with worker_process(2) as worker:
-                results["memory"] = worker_memory(worker, *((500, 1500) if quick else (1000, 10_000)))
+                results["memory"] = worker_memory(worker, *((400, 1200) if quick else (1000, 10_000)))
             log(f"worker memory: {results['memory']}")
         if "quota" in wanted:
             results["quota"] = {"rate": rate_under_limit(quick), "cost": cost_per_batch(quick)}
@@ -80,7 +80,7 @@ def refresh_and_overhead(results: dict, sizes: list[int], latencies: list[int], 
                 for size in sizes:
                     ids = seed_cities(size)
                     celery = refresh_celery(ids)
-                    naive_size = min(size, 200 if quick else (size if latency == 0 else 1000))
+                    naive_size = min(size, 100 if quick else (size if latency == 0 else 1000))
                     naive = refresh_naive(ids[:naive_size]) * (size / naive_size)
                     row = {
                         "cities": size,
