@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from server_config.env import env_secret, env_str, env_url
+from task_queue.filesystem_broker import use_for_filesystem_urls
 
 SCHEMES = ("amqp", "amqps", "pyamqp", "filesystem")
 
@@ -44,6 +45,7 @@ def broker_settings(*, debug: bool, var_dir: Path) -> BrokerSettings:
         # Each publish waits for the broker's ack: a message the broker refuses raises instead of
         # vanishing.
         return BrokerSettings(url, password, {"confirm_publish": True})
+    use_for_filesystem_urls()
     folder = Path(env_str("CELERY_BROKER_FILESYSTEM_DIR", str(var_dir / "broker")))
     for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
