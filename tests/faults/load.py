@@ -10,6 +10,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 
+from tests.openmeteo_stub import current_slot
 from tests.polling import wait_for
 from tests.stack.stack import Stack
 
@@ -21,6 +22,14 @@ def cities_create(stack: Stack, prefix: str, count: int) -> None:
         f"latitude=round(-60 + (i * 0.37) % 120, 2), longitude=round(-170 + (i * 0.71) % 340, 2)) "
         f"for i in range({count})])\nprint('ok')"
     )
+
+
+def stub_for_load(stack, **config) -> None:
+    """The weather stand-in's behaviour under a load, with one observation time throughout: a task
+    the broker hands back runs again, perhaps past a 15-minute boundary, and that later slot would be
+    a newer observation, which the tally counts as a city stored twice (a RabbitMQ restart that
+    straddled 13:00 did just that)."""
+    stack.stub("/_stub/config", {"fixed_time": current_slot(), **config})
 
 
 def fetches_enqueue(stack: Stack, prefix: str) -> list[str]:

@@ -13,6 +13,7 @@ from tests.faults.load import (
     cities_create,
     fetches_enqueue,
     redelivered,
+    stub_for_load,
     tally_when_finished,
     tasks_running,
 )
@@ -50,7 +51,7 @@ def test_make_upgrade_under_load_answers_every_read_and_runs_every_task_once(sta
     stack.act_as_staff()
     new_image = release(stack)
     cities_create(stack, "U1", 500)
-    stack.stub("/_stub/config", {"latency_ms": 150})
+    stub_for_load(stack, latency_ms=150)
     started = time.time()
     task_ids = fetches_enqueue(stack, "U1")
     tasks_running(stack, "U1", task_ids, at_least=20)

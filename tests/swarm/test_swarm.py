@@ -15,6 +15,7 @@ from tests.faults.load import (
     assert_nothing_lost,
     cities_create,
     fetches_enqueue,
+    stub_for_load,
     tally,
     tally_when_finished,
     tasks_running,
@@ -24,7 +25,7 @@ from tests.polling import wait_for
 
 def started_load(stack, prefix: str, cities: int, latency_ms: int) -> list[str]:
     """`cities` fetches under way, each answered by the weather API after `latency_ms`."""
-    stack.stub("/_stub/config", {"latency_ms": latency_ms})
+    stub_for_load(stack, latency_ms=latency_ms)
     cities_create(stack, prefix, cities)
     task_ids = fetches_enqueue(stack, prefix)
     tasks_running(stack, prefix, task_ids, at_least=8)
