@@ -21,7 +21,9 @@ from tests.openmeteo_stub import OpenMeteoStub
 from tests.polling import stop, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-WORKER_LOG = REPO / "build" / "test-worker.log"
+# One log per test database: sessions run side by side (the fast tier and the fault tier's native
+# part, `make test-native`) each have a database of their own, and one shared file mixed their lines.
+WORKER_LOG = REPO / "build" / f"test-worker-{os.environ.get('POSTGRES_DB', 'fbrain')}.log"
 
 
 def task_done(task_id: str, *, timeout: float = 30.0) -> TaskResult:

@@ -1,6 +1,7 @@
 """Logs people can search: JSON lines with the request id in web and the task id and name in tasks,
-from the test client's requests and from the real worker process (its output is build/test-worker.log,
-in JSON: conftest runs it with LOG_FORMAT=json, as the Compose stack does)."""
+from the test client's requests and from the real worker process (its output is
+build/test-worker-<database>.log, in JSON: conftest runs it with LOG_FORMAT=json, as the Compose
+stack does)."""
 
 import io
 import json
