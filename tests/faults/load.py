@@ -119,6 +119,11 @@ def redelivered(stack: Stack, task_ids: list[str], since: float) -> int:
     return sum(1 for match in _REDELIVERED.finditer(service_logs(stack, since)) if match.group(1) in wanted)
 
 
+def redelivered_ids(logs: str) -> set[str]:
+    """The tasks that workers' logs show delivered again by the broker."""
+    return {match.group(1) for match in _REDELIVERED.finditer(logs)}
+
+
 def container_log(container_id: str) -> str:
     out = subprocess.run(["docker", "logs", container_id], capture_output=True, text=True)
     return out.stdout + out.stderr

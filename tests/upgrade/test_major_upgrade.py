@@ -9,7 +9,13 @@ import subprocess
 import pytest
 
 from tests.faults.conftest import FAULT_STACK
-from tests.faults.load import assert_nothing_lost, cities_create, fetches_enqueue, tally_when_finished
+from tests.faults.load import (
+    assert_nothing_lost,
+    cities_create,
+    fetches_enqueue,
+    redelivered_ids,
+    tally_when_finished,
+)
 from tests.polling import wait_for
 from tests.stack.stack import REPO, running_stack
 
@@ -44,8 +50,7 @@ def table_counts(stack) -> dict[str, int]:
     return {name: int(n) for name, n in (line.split("|") for line in stack.sql(query).splitlines())}
 
 
-def succeeded_lines(stack, task_ids: list[str]) -> dict[str, int]:
-    logs = stack.compose("logs", "--no-color", "celery").stdout
+def succeeded_lines(logs: str, task_ids: list[str]) -> dict[str, int]:
     return {task_id: len(re.findall(rf"\[{task_id}\] succeeded in", logs)) for task_id in task_ids}
 
 
@@ -84,8 +89,14 @@ def test_make_upgrade_major_moves_every_row_and_every_queued_task_to_postgres_17
     assert not [c for c in stack.containers("rabbitmq") if "previous" in c["Name"]]
     assert_nothing_lost(tally_when_finished(stack, "M2", queued, timeout=300))
     assert_nothing_lost(tally_when_finished(stack, "M3", [delayed], timeout=180))
-    # Once each: one "succeeded" line per task on the new workers.
-    assert set(succeeded_lines(stack, [*queued, delayed]).values()) == {1}
+    # Each ran on the new workers, once, or again only as a redelivery the workers logged: a worker
+    # replaced under load hands its unacknowledged task back (at least once, as everywhere in the
+    # stack). A second run that no redelivery explains would be a copy the move made.
+    logs = stack.compose("logs", "--no-color", "celery").stdout
+    runs = succeeded_lines(logs, [*queued, delayed])
+    assert min(runs.values()) == 1, runs
+    again = {task_id for task_id, count in runs.items() if count > 1}
+    assert again <= redelivered_ids(logs), (again, redelivered_ids(logs))
     # Every row is still there: the tables only grew by what the queued tasks wrote.
     after = table_counts(stack)
     assert set(before) <= set(after)
